@@ -1,0 +1,21 @@
+"""nbgrader configuration for the backprop course.
+
+Run every nbgrader command from the repository root, e.g.
+``nbgrader generate_assignment 01_chain_rule --force``.
+The instructor notebooks in ``solutions/`` are nbgrader's *source*; the student notebooks in
+``notebooks/`` are its *release*. Each numbered notebook is its own assignment.
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (injected by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "backprop"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+
+# Per-cell budget while autograding; the slowest cell of any notebook is well under this.
+c.Execute.timeout = 120
+# A test cell a student deleted is put back and run, instead of silently losing its points.
+c.OverwriteCells.add_missing_cells = True
