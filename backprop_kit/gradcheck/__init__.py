@@ -1,0 +1,42 @@
+"""Gradient checking: compare a hand-written backward pass with finite differences.
+
+The entry points::
+
+    check_scalar_gradient(f, grad_f, x)          # a scalar function and its gradient
+    check_gradients(forward, backward, inputs)   # a function of several arrays
+    check_layer(layer, x)                        # a layer: its input and every parameter
+
+each return a :class:`GradCheckReport`: print it (or show it in a notebook) for a table of
+the largest relative error per array, the worst entry, and a hint at the bug - a factor 2 or
+1/N, a sign flip, a transpose, a missing sum over the batch, one wrong row. Call
+``report.raise_if_failed()`` in a test.
+
+How it works, module by module:
+
+- ``numerical``: centered differences (f(x+h) - f(x-h)) / 2h, perturbing the arrays in place
+  and restoring them exactly; also the one-sided slopes that reveal kinks;
+- ``compare``: the relative error ``|a - n| / max(|a| + |n|, floor)``, the thresholds
+  (pass at 1e-6) and the kink test;
+- ``diagnose``: the hints;
+- ``report`` and ``render``: the report objects and their text and HTML forms;
+- ``check``: the three entry points;
+- ``validation``: float64 only - float32 and integer arrays raise TypeError, because float32
+  rounding (about 1e-7) swamps the differences we measure (explained there).
+"""
+
+from backprop_kit.gradcheck.check import check_gradients, check_layer, check_scalar_gradient
+from backprop_kit.gradcheck.compare import DEFAULT_TOLERANCE
+from backprop_kit.gradcheck.numerical import numerical_gradient, numerical_vjp
+from backprop_kit.gradcheck.report import ArrayReport, GradCheckReport, GradientCheckError
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "ArrayReport",
+    "GradCheckReport",
+    "GradientCheckError",
+    "check_gradients",
+    "check_layer",
+    "check_scalar_gradient",
+    "numerical_gradient",
+    "numerical_vjp",
+]
