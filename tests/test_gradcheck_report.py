@@ -91,3 +91,10 @@ def test_raise_if_failed_raises_an_assertion_error_with_the_table():
 def test_lookup_of_an_unknown_name_lists_the_known_ones():
     with pytest.raises(KeyError, match="no array named 'W'.*'x', 's'"):
         two_array_report()["W"]
+
+
+def test_repr_is_the_readable_table_for_text_front_ends():
+    x = np.random.default_rng(3).normal(size=(2, 3))
+    report = check_scalar_gradient(lambda v: float(np.sum(v**2)), lambda v: 2 * v, x)
+    assert repr(report) == str(report)
+    assert repr(report).startswith("Gradient check passed for x")

@@ -76,7 +76,7 @@ class ArrayReport:
         return len(self.kink_indices)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class GradCheckReport:
     """The result of one gradient check.
 
@@ -110,6 +110,8 @@ class GradCheckReport:
 
     def __str__(self) -> str:
         return render.as_text(self)
+
+    __repr__ = __str__  # text front ends (terminal, nbconvert to text) show the table too
 
     def _repr_html_(self) -> str:
         return render.as_html(self)
