@@ -19,3 +19,10 @@ c.CourseDirectory.release_directory = "notebooks"
 c.Execute.timeout = 120
 # A test cell a student deleted is put back and run, instead of silently losing its points.
 c.OverwriteCells.add_missing_cells = True
+# Feedback shows the message of a failed hidden check, never the hidden test code: the hidden
+# region leaves the source and the traceback shrinks to "ExceptionType: message".
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "backprop_kit.instructor.feedback.HideHiddenTests",
+]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
@@ -129,6 +131,97 @@ class Course:
         with Gradebook(self.db_url) as gb:
             submission = gb.find_submission(assignment, student)
             return submission.score, submission.max_score
+
+
+    def submitted_students(self, assignment: str) -> list[str]:
+        """Ids of the students with a ``submitted/<student>/<assignment>/`` folder, sorted."""
+        pattern = str(self.path("submitted", assignment, "*"))
+        student_index = Path(pattern).parts.index("*")
+        return sorted(Path(p).parts[student_index] for p in glob.glob(pattern) if Path(p).is_dir())
+
+    def graded_cells(self, assignment: str) -> dict[str, float]:
+        """grade_id -> max points of every graded cell of ``assignment``, in notebook order.
+
+        Raises
+        ------
+        LookupError
+            When the gradebook does not know the assignment (``generate`` was not run).
+        """
+        with Gradebook(self.db_url) as gb:
+            try:
+                notebooks = gb.find_assignment(assignment).notebooks
+            except MissingEntry:
+                raise LookupError(
+                    f"the gradebook {self.db_url} has no assignment {assignment!r}: run "
+                    f"`nbgrader generate_assignment {assignment}` first") from None
+            return {cell.name: cell.max_score
+                    for nb in sorted(notebooks, key=lambda n: n.name)
+                    for cell in _in_source_order(nb, nb.grade_cells)}
+
+    def notebook_names(self, assignment: str) -> list[str]:
+        """Names (without .ipynb) of the notebooks of ``assignment`` known to the gradebook."""
+        with Gradebook(self.db_url) as gb:
+            return sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
+
+    def score_table(self, assignment: str) -> dict[str, dict[str, float]]:
+        """student -> {grade_id -> points} for every submission of ``assignment``."""
+        with Gradebook(self.db_url) as gb:
+            return {sub.student.id: {grade.name: grade.score for nb in sub.notebooks
+                                     for grade in nb.grades}
+                    for sub in gb.find_assignment(assignment).submissions}
+
+    def zero_submission(self, assignment: str, student: str) -> None:
+        """Score every cell of a submission 0 and remove its autograded copy.
+
+        nbgrader leaves the previous run's grades in place when autograding a submission fails
+        (a crashed or killed kernel): this is how a failure becomes an honest 0 instead. A
+        manual score an instructor gave stays, flagged for review, as nbgrader itself does.
+        """
+        with Gradebook(self.db_url) as gb:
+            gb.update_or_create_student(student)
+            submission = gb.update_or_create_submission(assignment, student)
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    grade.auto_score = 0.0
+                    grade.needs_manual_grade = grade.manual_score is not None
+            gb.db.commit()
+        autograded = self.path("autograded", assignment, student)
+        if autograded.is_dir():
+            shutil.rmtree(autograded)
+
+    def write_auto_comments(self, assignment: str, student: str, notebook: str,
+                            notes: dict[str | None, list[str]], *, keep_existing: bool) -> None:
+        """Put notes into the gradebook's automatic comments of a submitted notebook.
+
+        Parameters
+        ----------
+        notes : dict
+            answer-cell grade_id -> lines for that cell's comment; any other key (None, a test
+            cell's id, "notebook") goes to the notebook's first answer cell.
+        keep_existing : bool
+            Append to what nbgrader wrote in this run ("No response."), or replace a comment
+            that an earlier run left (after a failed run).
+        """
+        with Gradebook(self.db_url) as gb:
+            submitted = gb.find_submission_notebook(notebook, assignment, student)
+            comments = {c.name: c for c in _in_source_order(submitted.notebook,
+                                                            submitted.comments)}
+            if not comments:
+                return
+            first = next(iter(comments))
+            lines: dict[str, list[str]] = {}
+            for where, texts in notes.items():
+                lines.setdefault(where if where in comments else first, []).extend(texts)
+            for name, comment in comments.items():
+                kept = [comment.auto_comment] if keep_existing and comment.auto_comment else []
+                comment.auto_comment = "\n\n".join(kept + lines.get(name, [])) or None
+            gb.db.commit()
+
+
+def _in_source_order(notebook, items) -> list:
+    """Cells (or grades, comments) of a gradebook notebook in the order of its source cells."""
+    order = {cell.name: i for i, cell in enumerate(notebook.source_cells)}
+    return sorted(items, key=lambda item: order.get(item.name, len(order)))
 
 
 def _raise_on_failure(result: dict, step: str, assignment: str) -> None:

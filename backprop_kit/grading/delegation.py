@@ -1,0 +1,180 @@
+"""``call()``: run the student's function, catching warnings and delegation to the kit.
+
+An exercise that asks for, say, a linear layer's backward pass must not be passed by a function
+that calls the kit's own ``Linear.backward``. Patching the kit's module attributes would miss a
+reference imported under another name, so :class:`DelegationWatch` installs a profile hook
+(:func:`sys.setprofile`) for the duration of the call and compares the code object of every
+Python function that starts running with the code objects of the forbidden functions: whatever
+name the student reached them by, their code is the same object. The previous profiler is put
+back afterwards.
+
+Limits: only the calling thread is watched (``sys.setprofile`` is per thread), and a copy of
+the reference's code (``code.replace()``) is a different code object. A student's call of
+``sys.setprofile`` inside the function is itself noticed and reported as tampering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from sys import _getframe, getprofile, setprofile
+from types import CodeType, FrameType, FunctionType, MethodType
+
+from .failures import GradingFailure
+from .integrity import tampering, verify_integrity
+from .warnings_capture import warnings_as_notes
+
+
+def _functions_of(item: object) -> list[FunctionType]:
+    """The Python functions a ``forbid`` item stands for (a class: all its own methods)."""
+    if isinstance(item, type):
+        functions = []
+        for value in vars(item).values():
+            if isinstance(value, property):
+                functions += [f for f in (value.fget, value.fset, value.fdel) if f is not None]
+            else:
+                functions.append(getattr(value, "__func__", value))  # static/class methods
+        return [f for f in functions if isinstance(f, FunctionType)]
+    if isinstance(item, MethodType):
+        item = item.__func__
+    if isinstance(item, FunctionType):
+        return [item]
+    raise TypeError(f"forbid items must be Python functions, methods or classes, got "
+                    f"{type(item).__name__} {item!r}: its calls cannot be traced")
+
+
+def forbidden_code(forbid: Iterable[object]) -> dict[int, tuple[CodeType, str]]:
+    """Map ``id(code)`` of every forbidden function to its code object and dotted name.
+
+    Decorated functions are unwrapped (``__wrapped__``), so that the wrapper code a decorator
+    shares between many functions is not forbidden by mistake.
+
+    Parameters
+    ----------
+    forbid : iterable
+        Functions, methods (bound or not) and classes (all functions defined in the class body,
+        including static and class methods and property accessors).
+
+    Returns
+    -------
+    dict
+        ``id(code) -> (code, "backprop_kit.layers.linear.Linear.backward")``; the code object
+        is kept so that its id cannot be reused while the dict lives.
+    """
+    forbidden = {}
+    for item in forbid:
+        for function in _functions_of(item):
+            while isinstance(getattr(function, "__wrapped__", None), FunctionType):
+                function = function.__wrapped__
+            code = function.__code__
+            forbidden[id(code)] = (code, f"{function.__module__}.{function.__qualname__}")
+    return forbidden
+
+
+class DelegationWatch:
+    """Context manager recording calls of forbidden code made in its block.
+
+    Parameters
+    ----------
+    forbidden : dict
+        From :func:`forbidden_code`.
+
+    Attributes
+    ----------
+    called : str or None
+        Dotted name of the first forbidden function that ran.
+    profiler_changed : bool
+        True when the block called ``sys.setprofile`` or left another profiler installed.
+    """
+
+    def __init__(self, forbidden: dict[int, tuple[CodeType, str]]) -> None:
+        self.forbidden = forbidden
+        self.called: str | None = None
+        self.profiler_changed = False
+        self._previous: Callable | None = None
+        self._hook = self._on_event  # one bound method, to recognise it later
+
+    def _on_event(self, frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            entry = self.forbidden.get(id(frame.f_code))
+            if entry is not None and self.called is None:
+                self.called = entry[1]
+        elif event == "c_call" and arg is setprofile and frame.f_code is not _EXIT_CODE:
+            self.profiler_changed = True
+
+    def __enter__(self) -> DelegationWatch:
+        self._previous = getprofile()
+        setprofile(self._hook)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if getprofile() is not self._hook:
+            self.profiler_changed = True
+        setprofile(self._previous)
+
+    def verdict(self) -> GradingFailure | None:
+        """TamperingDetected if the profiler was touched, a delegation failure, or None."""
+        if self.profiler_changed:
+            return tampering("your function changed the Python profiler (sys.setprofile) "
+                             "that call() uses to watch it", fix="remove that call")
+        if self.called is not None:
+            return GradingFailure(
+                f"delegation detected: your function called {self.called}, the kit's reference "
+                f"implementation of what this exercise asks you to write. Implement it with "
+                f"numpy operations.")
+        return None
+
+
+_EXIT_CODE = DelegationWatch.__exit__.__code__  # where the watch itself calls sys.setprofile
+
+
+def call(fn: Callable[..., object], *args: object, forbid: Iterable[object] = (),
+         **kwargs: object) -> object:
+    """Run the student's ``fn(*args, **kwargs)`` and return its result.
+
+    Warnings it emits are printed to stdout as "note: your code emitted a warning: ..." (never
+    to stderr, which would score the test cell zero). An exception it raises propagates
+    unchanged, so the student sees their own traceback.
+
+    Parameters
+    ----------
+    fn : callable
+        The student's function.
+    *args, **kwargs
+        Its arguments.
+    forbid : iterable of functions, methods or classes
+        The kit's reference implementations of exactly what the exercise asks the student to
+        write; calling any of them, under any name, fails the check.
+
+    Returns
+    -------
+    object
+        Whatever ``fn`` returned.
+
+    Raises
+    ------
+    GradingFailure
+        "delegation detected: your function called backprop_kit.xxx.yyy, ...".
+    TamperingDetected
+        When the notebook replaced something the grading relies on, before or during the call.
+    TypeError
+        When ``fn`` is not callable or a ``forbid`` item cannot be traced.
+    """
+    caller_globals = _getframe(1).f_globals
+    verify_integrity(caller_globals)
+    if not callable(fn):
+        raise TypeError(f"call() needs the student's function as its first argument, got "
+                        f"{type(fn).__name__} {fn!r}")
+    watch = DelegationWatch(forbidden_code(forbid))
+    try:
+        with warnings_as_notes(), watch:
+            result = fn(*args, **kwargs)
+    except BaseException as error:
+        verdict = watch.verdict()
+        if verdict is None:
+            raise
+        raise verdict from error
+    verdict = watch.verdict()
+    if verdict is not None:
+        raise verdict
+    verify_integrity(caller_globals)
+    return result

@@ -1,0 +1,174 @@
+"""Partial credit for a test cell that checks several independent things.
+
+::
+
+    rubric = Rubric()
+    with rubric.part(1, "output shape"):
+        check_shape(out, (4, 3), "out")
+    with rubric.part(2, "values"):
+        check_close(out, expected, "out is wrong: ...", name="out")
+    rubric.score()   # last expression of the cell: nbgrader awards the number it returns
+
+A part fails when anything inside raises an Exception: a failed check, or an error in the
+student's code (NotImplementedError, TypeError, ...); the failure is recorded as one line and
+the cell goes on with the next part. TamperingDetected is never recorded as a failed part: it
+propagates, and ``score()`` raises it again, so the whole cell scores zero. The parts' points
+must add up to the cell's nbgrader points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from sys import _getframe
+from types import TracebackType
+
+from .failures import GradingFailure, TamperingDetected
+from .formatting import one_line
+from .integrity import verify_integrity, verify_number_display
+
+
+class RubricMisuse(RuntimeError):
+    """The test cell uses the rubric wrongly (nested parts); never recorded as a failed part."""
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """Outcome of one rubric part; ``failure`` is None when it passed."""
+
+    points: int | float
+    description: str
+    failure: str | None
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for a failed part: a check's own message, or the error and where it was raised.
+
+    Returns
+    -------
+    str
+        e.g. "NotImplementedError (raised in sigmoid_grad, line 12)".
+    """
+    try:
+        text = str(error)
+    except Exception:  # a student-defined exception whose __str__ fails
+        text = ""
+    if isinstance(error, GradingFailure):
+        return one_line(text or "check failed")
+    head = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return one_line(head + _where_raised(error))
+
+
+def _where_raised(error: BaseException) -> str:
+    """Where the error left notebook code (module ``__main__``), else its innermost frame."""
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    in_notebook = [tb for tb in frames if tb.tb_frame.f_globals.get("__name__") == "__main__"]
+    if not frames:
+        return ""
+    chosen = (in_notebook or frames)[-1]
+    return f" (raised in {chosen.tb_frame.f_code.co_name}, line {chosen.tb_lineno})"
+
+
+def _format_points(points: int | float) -> str:
+    return f"{points:g}"
+
+
+class RubricPart:
+    """Context manager for one part of a :class:`Rubric`; made by :meth:`Rubric.part`."""
+
+    def __init__(self, rubric: Rubric, points: int | float, description: str) -> None:
+        self.rubric = rubric
+        self.points = points
+        self.description = description
+
+    def __enter__(self) -> None:
+        if self.rubric.open_part is not None:
+            raise RubricMisuse(f"rubric parts cannot be nested: {self.description!r} was "
+                               f"opened inside {self.rubric.open_part.description!r}")
+        self.rubric.open_part = self
+
+    def __exit__(self, exc_type: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> bool:
+        self.rubric.open_part = None
+        if isinstance(error, TamperingDetected):
+            self.rubric.tampering = error
+            return False
+        if isinstance(error, RubricMisuse) or (error is not None
+                                               and not isinstance(error, Exception)):
+            return False  # the author's mistake, or KeyboardInterrupt: not the student's answer
+        failure = None if error is None else describe_failure(error)
+        self.rubric.results.append(PartResult(self.points, self.description, failure))
+        return error is not None
+
+
+class Rubric:
+    """Points for independent parts of one test cell; see the module docstring.
+
+    Attributes
+    ----------
+    results : list of PartResult
+        One entry per completed part, in order.
+    tampering : TamperingDetected or None
+        Set when any part saw tampering; :meth:`score` raises it.
+    """
+
+    def __init__(self) -> None:
+        self.results: list[PartResult] = []
+        self.tampering: TamperingDetected | None = None
+        self.open_part: RubricPart | None = None
+
+    def part(self, points: int | float, description: str) -> RubricPart:
+        """A context manager worth ``points`` when nothing inside it raises.
+
+        Parameters
+        ----------
+        points : int or float
+            Positive.
+        description : str
+            Shown in the summary ("output shape").
+        """
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or not points > 0:
+            raise ValueError(f"rubric part points must be a positive number, got {points!r}")
+        if not isinstance(description, str) or not description:
+            raise TypeError(f"rubric part description must be a non-empty str, got "
+                            f"{description!r}")
+        return RubricPart(self, points, description)
+
+    def score(self) -> int | float:
+        """Print the summary to stdout and return the points earned.
+
+        Prints e.g. ``2/3 points: [ok] output shape (1)  [FAILED] values (2): <message>``.
+
+        Returns
+        -------
+        int or float
+            A plain Python number (an int when all parts' points are ints), which nbgrader
+            reads as the cell's partial credit.
+
+        Raises
+        ------
+        TamperingDetected
+            When any part saw tampering, or the integrity check fails now.
+        ValueError
+            When no part was completed.
+        """
+        verify_integrity(_getframe(1).f_globals)
+        if self.tampering is not None:
+            raise self.tampering
+        if not self.results:
+            raise ValueError("Rubric.score() needs at least one completed rubric.part(...)")
+        earned = sum(r.points for r in self.results if r.failure is None)
+        total = sum(r.points for r in self.results)
+        if all(isinstance(r.points, int) for r in self.results):
+            earned = int(earned)
+        else:
+            earned = round(float(earned), 9)
+        items = [f"[ok] {r.description} ({_format_points(r.points)})" if r.failure is None
+                 else f"[FAILED] {r.description} ({_format_points(r.points)}): {r.failure}"
+                 for r in self.results]
+        print(f"{_format_points(earned)}/{_format_points(total)} points: " + "  ".join(items))
+        verify_number_display(earned)
+        return earned

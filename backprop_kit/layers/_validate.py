@@ -1,0 +1,131 @@
+"""Input checks shared by the layers and losses.
+
+Every check raises early with a message that names the caller (``where``), the argument, what
+was expected and what came, so a student sees ``Linear(64 -> 32).forward: x must have shape
+(N, 64), got (10, 63)`` instead of a numpy traceback from deep inside a matrix product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["check_float_array", "check_labels", "check_like", "check_shape"]
+
+
+def check_float_array(x: object, name: str, where: str) -> np.ndarray:
+    """Return ``x`` unchanged if it is a floating-point numpy array, else raise TypeError.
+
+    Parameters
+    ----------
+    x : object
+        The value to check; it must be an ``np.ndarray`` of dtype float16, float32 or float64.
+    name : str
+        The argument's name, used in the message (e.g. ``"x"``).
+    where : str
+        The caller, used as the message's prefix (e.g. ``"ReLU.forward"``).
+
+    Returns
+    -------
+    np.ndarray
+        ``x`` itself (no copy).
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{where}: {name} must be a numpy array, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(
+            f"{where}: {name} must be a floating-point array (float32 or float64), "
+            f"got dtype {x.dtype}; convert it with {name}.astype(np.float64)"
+        )
+    return x
+
+
+def _format_shape(spec: tuple[int | str, ...]) -> str:
+    """Write a shape spec such as ``("N", 64)`` as ``(N, 64)``."""
+    inner = ", ".join(str(d) for d in spec)
+    return f"({inner},)" if len(spec) == 1 else f"({inner})"
+
+
+def check_shape(x: np.ndarray, spec: tuple[int | str, ...], name: str, where: str) -> None:
+    """Raise ValueError unless ``x.shape`` matches ``spec``.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Array whose shape is checked.
+    spec : tuple of int or str
+        One entry per axis: an int is a required size, a str (``"N"``) is a free size that is
+        only named in the message.
+    name, where : str
+        Argument name and caller, as in :func:`check_float_array`.
+    """
+    fits = x.ndim == len(spec) and all(
+        isinstance(want, str) or got == want for got, want in zip(x.shape, spec, strict=True)
+    )
+    if not fits:
+        raise ValueError(
+            f"{where}: {name} must have shape {_format_shape(spec)}, got {tuple(x.shape)}"
+        )
+
+
+def check_like(dy: object, reference: np.ndarray, name: str, where: str) -> np.ndarray:
+    """Check an upstream gradient against the array it is the gradient of.
+
+    Parameters
+    ----------
+    dy : object
+        Upstream gradient; must be a floating-point array with ``reference``'s shape.
+    reference : np.ndarray
+        The forward output (or the cached array with the same shape).
+    name, where : str
+        Argument name and caller, as in :func:`check_float_array`.
+
+    Returns
+    -------
+    np.ndarray
+        ``dy`` itself (no copy), shape ``reference.shape``.
+    """
+    check_float_array(dy, name, where)
+    if dy.shape != reference.shape:
+        raise ValueError(
+            f"{where}: {name} must have the shape of the forward output "
+            f"{tuple(reference.shape)}, got {tuple(dy.shape)}"
+        )
+    return dy
+
+
+def check_labels(
+    labels: object, n_samples: int | None, n_classes: int, where: str
+) -> np.ndarray:
+    """Check class labels: an integer array of shape (N,) with values in ``[0, n_classes)``.
+
+    Parameters
+    ----------
+    labels : object
+        Candidate labels, shape (N,), integer dtype.
+    n_samples : int or None
+        N, the number of rows of the scores the labels belong to; None accepts any N.
+    n_classes : int
+        C, the number of classes (columns of the scores).
+    where : str
+        The caller, used as the message's prefix.
+
+    Returns
+    -------
+    np.ndarray
+        ``labels`` itself (no copy), shape (N,).
+    """
+    if not isinstance(labels, np.ndarray):
+        raise TypeError(f"{where}: labels must be a numpy array, got {type(labels).__name__}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(
+            f"{where}: labels must be an integer array of class indices, got dtype "
+            f"{labels.dtype}; one-hot targets go to MSELoss, class indices here"
+        )
+    check_shape(labels, ("N" if n_samples is None else n_samples,), "labels", where)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)][0]
+        raise ValueError(
+            f"{where}: labels must lie in [0, {n_classes}) for {n_classes} classes, "
+            f"found {bad}"
+        )
+    return labels
