@@ -77,11 +77,11 @@ def evaluate(
     Parameters
     ----------
     model : Layer
-        Maps X (N, D) to outputs (N, C).
+        Maps X (N, ...) to outputs (N, C): rows of features (N, D) or images (N, C, H, W).
     loss : Loss
         ``loss.forward(output, target) -> float`` (e.g. SoftmaxCrossEntropy).
     X : np.ndarray
-        Inputs, shape (N, D).
+        Inputs, shape (N, ...): the model's input shape.
     y : np.ndarray
         Targets, shape (N,) integer labels (or whatever ``loss`` takes).
     batch_size : int, default 1024
@@ -133,7 +133,7 @@ def fit(
     optimizer : Optimizer
         Built on ``model.parameters()``.
     X : np.ndarray
-        Training inputs, shape (N, D).
+        Training inputs, shape (N, ...): the model's input shape, e.g. (N, D) or (N, C, H, W).
     y : np.ndarray
         Training targets, shape (N,) integer labels (accuracy is recorded only for labels).
     epochs : int

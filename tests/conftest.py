@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 from backprop_kit.instructor import Course, course_config, list_assignments
 
@@ -14,6 +16,16 @@ REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 RELEASE = REPO / "notebooks"
 ASSIGNMENTS = list_assignments(SOLUTIONS)
+# Test files whose tests are parametrized by assignment and may run on different workers.
+SPLIT_BY_ASSIGNMENT = {"tests/test_nbgrader_pipeline.py"}
+
+# With one pytest-xdist worker per core, each worker and every kernel it starts uses one BLAS
+# thread: two workers with two threads each fight over two cores, which made small matrix
+# products many times slower here.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+    threadpool_limits(1)  # this worker has imported numpy already
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +39,25 @@ def make_course(tmp_path_factory) -> Callable[..., Course]:
         return Course(root, course_config(root, config_dir=REPO, db_url=db_url))
 
     return make
+
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Run whole files (and whole notebooks) on one pytest-xdist worker, one assignment apart.
+
+    The suite runs with ``-n auto``. Each test file shares module fixtures (a graded course is
+    built once per file) and nbval must run a notebook's cells in order in one kernel, so the
+    unit of work is a file, as with ``--dist loadscope``; the pipeline test is split further
+    into one unit per assignment, so that the assignments are graded in parallel.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneUnitPerFileAndAssignment(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            if scope not in SPLIT_BY_ASSIGNMENT:
+                return scope
+            test_ids = nodeid.rpartition("[")[2].rstrip("]").split("-")
+            return f"{scope}::{next((a for a in ASSIGNMENTS if a in test_ids), '')}"
+
+    return OneUnitPerFileAndAssignment(config, log)

@@ -208,3 +208,38 @@ def test_bad_arguments_are_refused_clearly():
     with pytest.raises(TypeError, match="call\\(\\) needs the student's function as its first "
                                         "argument, got NoneType"):
         call(None, DY)
+
+
+def test_forbidding_a_class_forbids_the_methods_it_inherits_from_a_private_base():
+    from backprop_kit.layers import BatchNorm1d
+
+    def student_batchnorm(x):
+        return BatchNorm1d(x.shape[1]).forward(x)  # forward is defined on _BatchNorm
+
+    with pytest.raises(GradingFailure, match="BatchNorm"):
+        call(student_batchnorm, X.copy(), forbid=(BatchNorm1d,))
+
+
+def test_forbidding_one_layer_leaves_the_shared_layer_base_methods_allowed():
+    from backprop_kit.layers import BatchNorm1d, Linear
+
+    def student_uses_another_layer(x):
+        layer = Linear(3, 2, rng=np.random.default_rng(0))
+        layer.forward(x)
+        layer.zero_grad()  # defined on the Layer base that BatchNorm1d shares
+        return layer.backward(np.ones((x.shape[0], 2)))
+
+    dx = call(student_uses_another_layer, X.copy(), forbid=(BatchNorm1d,))
+    assert dx.shape == X.shape
+
+
+def test_forbidding_a_subclass_leaves_its_public_parent_allowed():
+    from backprop_kit.checkpoint import CheckpointedSequential
+    from backprop_kit.layers import Linear, Sequential
+
+    def student_uses_plain_blocks(x):
+        block = Sequential(Linear(3, 2, rng=np.random.default_rng(0)))
+        return block.forward(x)  # Sequential.forward, which CheckpointedSequential inherits
+
+    y = call(student_uses_plain_blocks, X.copy(), forbid=(CheckpointedSequential,))
+    assert y.shape == (X.shape[0], 2)

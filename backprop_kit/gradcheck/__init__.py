@@ -5,6 +5,7 @@ The entry points::
     check_scalar_gradient(f, grad_f, x)          # a scalar function and its gradient
     check_gradients(forward, backward, inputs)   # a function of several arrays
     check_layer(layer, x)                        # a layer: its input and every parameter
+    check_bptt(rnn, x, h0)                       # a recurrent net, one time step at a time
 
 each return a :class:`GradCheckReport`: print it (or show it in a notebook) for a table of
 the largest relative error per array, the worst entry, and a hint at the bug - a factor 2 or
@@ -20,10 +21,19 @@ How it works, module by module:
 - ``diagnose``: the hints;
 - ``report`` and ``render``: the report objects and their text and HTML forms;
 - ``check``: the three entry points;
+- ``bptt``: the BPTT bug localizer, which checks the last 1, 2, ..., T steps of a recurrent
+  net and names the first step (counting back from the end) where its backward goes wrong;
 - ``validation``: float64 only - float32 and integer arrays raise TypeError, because float32
   rounding (about 1e-7) swamps the differences we measure (explained there).
 """
 
+from backprop_kit.gradcheck.bptt import (
+    BPTTReport,
+    SequenceFunctions,
+    StepCheck,
+    StepFunctions,
+    check_bptt,
+)
 from backprop_kit.gradcheck.check import check_gradients, check_layer, check_scalar_gradient
 from backprop_kit.gradcheck.compare import DEFAULT_TOLERANCE
 from backprop_kit.gradcheck.numerical import numerical_gradient, numerical_vjp
@@ -32,8 +42,13 @@ from backprop_kit.gradcheck.report import ArrayReport, GradCheckReport, Gradient
 __all__ = [
     "DEFAULT_TOLERANCE",
     "ArrayReport",
+    "BPTTReport",
     "GradCheckReport",
     "GradientCheckError",
+    "SequenceFunctions",
+    "StepCheck",
+    "StepFunctions",
+    "check_bptt",
     "check_gradients",
     "check_layer",
     "check_scalar_gradient",

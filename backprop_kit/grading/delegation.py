@@ -25,14 +25,24 @@ from .warnings_capture import warnings_as_notes
 
 
 def _functions_of(item: object) -> list[FunctionType]:
-    """The Python functions a ``forbid`` item stands for (a class: all its own methods)."""
+    """The Python functions a ``forbid`` item stands for.
+
+    A class stands for the methods it defines and those it inherits from *private* base
+    classes (named ``_Something``), which exist only to be inherited: ``BatchNorm1d`` runs the
+    ``forward`` of ``_BatchNorm``. Methods of public bases are not included, because other
+    code uses them legitimately: forbidding ``CheckpointedSequential`` must not forbid the
+    ``Sequential.forward`` of a student's blocks, nor ``Layer.zero_grad`` of every layer.
+    """
     if isinstance(item, type):
         functions = []
-        for value in vars(item).values():
-            if isinstance(value, property):
-                functions += [f for f in (value.fget, value.fset, value.fdel) if f is not None]
-            else:
-                functions.append(getattr(value, "__func__", value))  # static/class methods
+        for cls in item.__mro__:
+            if cls is not item and not cls.__name__.startswith("_"):
+                continue
+            for value in vars(cls).values():
+                if isinstance(value, property):
+                    functions += [f for f in (value.fget, value.fset, value.fdel) if f is not None]
+                else:
+                    functions.append(getattr(value, "__func__", value))  # static/class methods
         return [f for f in functions if isinstance(f, FunctionType)]
     if isinstance(item, MethodType):
         item = item.__func__

@@ -2,29 +2,57 @@
 
 Layers (``forward(x) -> y``, ``backward(dy) -> dx``, ``params``, ``grads``, ``cache``):
 :class:`Linear`, :class:`ReLU`, :class:`LeakyReLU`, :class:`Sigmoid`, :class:`Tanh`,
-:class:`Dropout`, and :class:`Sequential` to chain them.
+:class:`Dropout`, :class:`BatchNorm1d`, :class:`BatchNorm2d`, :class:`Sequential` to chain
+layers and :class:`Residual` to add a skip connection around one. For images (N, C, H, W):
+:class:`Conv2D`, :class:`MaxPool2D`, :class:`AvgPool2D` and :class:`Flatten` (to (N, D)); the
+pure functions behind them are in ``conv`` and ``pooling``, their naive loop versions in
+``reference_loops``. For sequences (N, T, D): :class:`RNN` (tanh), :class:`LSTM`,
+:class:`Embedding` (token ids to vectors) and :class:`TemporalLinear` (the same affine map at
+every step).
 
 Losses (``forward(prediction, target) -> float``, ``backward() -> dL/dprediction``):
-:class:`SoftmaxCrossEntropy`, :class:`MSELoss`.
+:class:`SoftmaxCrossEntropy`, :class:`MSELoss`, and for sequences
+:class:`TemporalSoftmaxCrossEntropy`.
 """
 
 from backprop_kit.layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from backprop_kit.layers.base import Layer
+from backprop_kit.layers.batchnorm import BatchNorm1d, BatchNorm2d
+from backprop_kit.layers.conv import Conv2D
 from backprop_kit.layers.dropout import Dropout
+from backprop_kit.layers.embedding import Embedding
 from backprop_kit.layers.linear import Linear
 from backprop_kit.layers.losses import Loss, MSELoss, SoftmaxCrossEntropy
+from backprop_kit.layers.lstm import LSTM
+from backprop_kit.layers.pooling import AvgPool2D, MaxPool2D
+from backprop_kit.layers.reshape import Flatten
+from backprop_kit.layers.residual import Residual
+from backprop_kit.layers.rnn import RNN
 from backprop_kit.layers.sequential import Sequential
+from backprop_kit.layers.temporal import TemporalLinear, TemporalSoftmaxCrossEntropy
 
 __all__ = [
+    "AvgPool2D",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2D",
     "Dropout",
+    "Embedding",
+    "Flatten",
+    "LSTM",
     "Layer",
     "LeakyReLU",
     "Linear",
     "Loss",
     "MSELoss",
+    "MaxPool2D",
+    "RNN",
     "ReLU",
+    "Residual",
     "Sequential",
     "Sigmoid",
     "SoftmaxCrossEntropy",
     "Tanh",
+    "TemporalLinear",
+    "TemporalSoftmaxCrossEntropy",
 ]

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_float_array", "check_labels", "check_like", "check_shape"]
+__all__ = [
+    "check_dtype",
+    "check_float_array",
+    "check_indices",
+    "check_is_layer",
+    "check_labels",
+    "check_like",
+    "check_positive_int",
+    "check_shape",
+]
 
 
 def check_float_array(x: object, name: str, where: str) -> np.ndarray:
@@ -93,6 +102,69 @@ def check_like(dy: object, reference: np.ndarray, name: str, where: str) -> np.n
     return dy
 
 
+def check_dtype(x: np.ndarray, dtype: np.dtype, name: str, where: str) -> None:
+    """Raise TypeError unless ``x`` has the dtype of the layer's parameters.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        A floating-point array (already checked by :func:`check_float_array`).
+    dtype : np.dtype
+        The dtype of the layer's parameters.
+    name, where : str
+        Argument name and caller, as in :func:`check_float_array`.
+    """
+    if x.dtype != dtype:
+        raise TypeError(
+            f"{where}: {name} is {x.dtype} but the layer's parameters are {dtype}; pass "
+            f"{name}.astype(np.{dtype}) or build the layer with dtype=np.{x.dtype}"
+        )
+
+
+def check_is_layer(layer: object, name: str, where: str, hint: str = "") -> None:
+    """Raise TypeError unless ``layer`` has what the layer protocol needs.
+
+    Parameters
+    ----------
+    layer : object
+        Candidate layer; it needs ``forward``, ``backward``, ``params`` and ``grads``.
+    name, where : str
+        Argument name and caller, as in :func:`check_float_array`.
+    hint : str, optional
+        Appended to the message, e.g. where the object belongs instead.
+    """
+    missing = [
+        attribute
+        for attribute in ("forward", "backward", "params", "grads")
+        if not hasattr(layer, attribute)
+    ]
+    if missing:
+        raise TypeError(
+            f"{where}: {name} ({type(layer).__name__}) is not a layer: it lacks "
+            f"{', '.join(missing)}{hint}"
+        )
+
+
+def check_positive_int(value: object, name: str, where: str) -> int:
+    """Return ``value`` as an int if it is a positive integer (not a bool), else ValueError.
+
+    Parameters
+    ----------
+    value : object
+        A size such as ``hidden_size``.
+    name, where : str
+        Argument name and caller, as in :func:`check_float_array`.
+
+    Returns
+    -------
+    int
+        ``value`` as a Python int.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_labels(
     labels: object, n_samples: int | None, n_classes: int, where: str
 ) -> np.ndarray:
@@ -114,18 +186,55 @@ def check_labels(
     np.ndarray
         ``labels`` itself (no copy), shape (N,).
     """
-    if not isinstance(labels, np.ndarray):
-        raise TypeError(f"{where}: labels must be a numpy array, got {type(labels).__name__}")
-    if not np.issubdtype(labels.dtype, np.integer):
+    if isinstance(labels, np.ndarray) and not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(
             f"{where}: labels must be an integer array of class indices, got dtype "
             f"{labels.dtype}; one-hot targets go to MSELoss, class indices here"
         )
-    check_shape(labels, ("N" if n_samples is None else n_samples,), "labels", where)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        bad = labels[(labels < 0) | (labels >= n_classes)][0]
-        raise ValueError(
-            f"{where}: labels must lie in [0, {n_classes}) for {n_classes} classes, "
-            f"found {bad}"
+    spec = ("N" if n_samples is None else n_samples,)
+    return check_indices(labels, spec, n_classes, "labels", where, noun="classes")
+
+
+def check_indices(
+    values: object,
+    spec: tuple[int | str, ...],
+    n_values: int,
+    name: str,
+    where: str,
+    *,
+    noun: str,
+) -> np.ndarray:
+    """Check an integer index array: the right shape and every value in ``[0, n_values)``.
+
+    Parameters
+    ----------
+    values : object
+        Candidate indices (class labels, token ids): an integer ``np.ndarray``.
+    spec : tuple of int or str
+        The required shape, as in :func:`check_shape` (e.g. ``("N", "T")``).
+    n_values : int
+        How many distinct values are allowed.
+    name, where : str
+        Argument name and caller, as in :func:`check_float_array`.
+    noun : str
+        What the values count, for the message: "... for 3 classes", "... for 80 tokens".
+
+    Returns
+    -------
+    np.ndarray
+        ``values`` itself (no copy), shape matching ``spec``.
+    """
+    if not isinstance(values, np.ndarray):
+        raise TypeError(f"{where}: {name} must be a numpy array, got {type(values).__name__}")
+    if not np.issubdtype(values.dtype, np.integer):
+        raise TypeError(
+            f"{where}: {name} must be an integer array of indices, got dtype {values.dtype}; "
+            f"convert it with {name}.astype(np.int64)"
         )
-    return labels
+    check_shape(values, spec, name, where)
+    if values.size and (values.min() < 0 or values.max() >= n_values):
+        bad = values[(values < 0) | (values >= n_values)][0]
+        raise ValueError(
+            f"{where}: {name} must lie in [0, {n_values}) for {n_values} {noun}, found {bad}"
+        )
+    return values

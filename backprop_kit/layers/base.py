@@ -8,7 +8,8 @@ A layer is an object with
 - ``grads``: ``dict[str, np.ndarray]`` with the same keys and shapes, written by backward;
 - ``cache``: one named, documented value (an array or a small dataclass), ``None`` before the
   first forward;
-- ``training``: ``True`` while training, ``False`` in evaluation mode (only Dropout cares).
+- ``training``: ``True`` while training, ``False`` in evaluation mode (Dropout and batch norm
+  behave differently).
 
 Gradient arrays are allocated once and overwritten in place by every backward, so an optimizer
 built from :meth:`Layer.parameters` keeps seeing the current gradients.

@@ -6,18 +6,12 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from backprop_kit.init import he_normal, xavier_uniform
-from backprop_kit.layers._validate import check_float_array, check_shape
+from backprop_kit.layers._validate import check_float_array, check_positive_int, check_shape
 from backprop_kit.layers.base import Layer
 
 __all__ = ["Linear"]
 
 _INITS = {"he": he_normal, "xavier": xavier_uniform}
-
-
-def _check_size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class Linear(Layer):
@@ -69,8 +63,8 @@ class Linear(Layer):
         dtype: DTypeLike = np.float64,
         input_grad: bool = True,
     ) -> None:
-        self.in_features = _check_size(in_features, "in_features")
-        self.out_features = _check_size(out_features, "out_features")
+        self.in_features = check_positive_int(in_features, "in_features", "Linear")
+        self.out_features = check_positive_int(out_features, "out_features", "Linear")
         if init not in _INITS:
             raise ValueError(f"Linear: init must be one of {sorted(_INITS)}, got {init!r}")
         weights = _INITS[init]((self.in_features, self.out_features), rng, dtype=dtype)

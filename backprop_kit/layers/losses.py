@@ -14,13 +14,49 @@ import numpy as np
 from backprop_kit.layers._validate import check_float_array, check_labels, check_shape
 from backprop_kit.layers.base import CachesForBackward
 
-__all__ = ["Loss", "MSELoss", "SoftmaxCrossEntropy", "SoftmaxCrossEntropyCache"]
+__all__ = [
+    "Loss",
+    "MSELoss",
+    "SoftmaxCrossEntropy",
+    "SoftmaxCrossEntropyCache",
+    "softmax_and_nll",
+]
 
 
 def _check_dloss(dloss: object, where: str) -> float:
     if np.ndim(dloss) != 0:
         raise ValueError(f"{where}: dloss must be a scalar, got shape {np.shape(dloss)}")
     return float(dloss)
+
+
+def softmax_and_nll(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise softmax and negative log-likelihood of the labels, computed stably.
+
+    Uses the log-sum-exp trick: with m the row maximum, log sum_k exp(z_k) = m + log sum_k
+    exp(z_k - m), so every exponent is <= 0 and logits of +-1000 neither overflow nor warn.
+    The inputs are not checked: the losses that call this check them first.
+
+    Parameters
+    ----------
+    logits : np.ndarray
+        Scores z, shape (M, C), floating point.
+    labels : np.ndarray
+        Integer class labels, shape (M,), values in [0, C).
+
+    Returns
+    -------
+    probs : np.ndarray
+        softmax(z) row by row, shape (M, C), dtype of the logits.
+    nll : np.ndarray
+        -log softmax(z)[m, labels[m]] for every row m, shape (M,).
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)  # z - m, every entry <= 0
+    probs = np.exp(shifted)
+    row_sums = probs.sum(axis=1, keepdims=True)  # in [1, C]: log is safe
+    probs /= row_sums  # in place: probs is our own fresh array
+    # -log softmax(z)[label] = log sum_k exp(z_k - m) - (z_label - m)
+    nll = np.log(row_sums[:, 0]) - shifted[np.arange(len(labels)), labels]
+    return probs, nll
 
 
 class Loss(CachesForBackward):
@@ -61,10 +97,9 @@ class SoftmaxCrossEntropy(Loss):
               -> L = -(1/N) sum_n log softmax(logits)[n, labels[n]], a float
     backward: -> dlogits = (softmax(logits) - onehot(labels)) / N, shape (N, C)
 
-    Fusing the two keeps both directions stable and cheap. Forward uses the log-sum-exp trick:
-    with m the row maximum, log sum_k exp(z_k) = m + log sum_k exp(z_k - m), so every exponent
-    is <= 0 and logits of +-1000 neither overflow nor warn. Backward is the simple difference
-    above instead of a softmax Jacobian times 1/p.
+    Fusing the two keeps both directions stable and cheap. Forward uses the log-sum-exp trick
+    (see :func:`softmax_and_nll`), so logits of +-1000 neither overflow nor warn. Backward is
+    the simple difference above instead of a softmax Jacobian times 1/p.
 
     Attributes
     ----------
@@ -81,15 +116,9 @@ class SoftmaxCrossEntropy(Loss):
         if n_samples == 0:
             raise ValueError(f"{where}: logits must hold at least one row, got shape (0, C)")
         check_labels(labels, n_samples, n_classes, where)
-        rows = np.arange(n_samples)
-        shifted = logits - logits.max(axis=1, keepdims=True)  # z - m, every entry <= 0
-        probs = np.exp(shifted)
-        row_sums = probs.sum(axis=1, keepdims=True)  # in [1, C]: log is safe
-        probs /= row_sums  # in place: probs is our own fresh array
-        # -log softmax(z)[label] = log sum_k exp(z_k - m) - (z_label - m)
-        loss = np.mean(np.log(row_sums[:, 0]) - shifted[rows, labels])
+        probs, nll = softmax_and_nll(logits, labels)
         self.cache = SoftmaxCrossEntropyCache(probs=probs, labels=labels)
-        return float(loss)
+        return float(np.mean(nll))
 
     def backward(self, dloss: float = 1.0) -> np.ndarray:
         """Return dL/dlogits = dloss * (softmax(logits) - onehot(labels)) / N, shape (N, C)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from backprop_kit.layers._validate import check_is_layer
 from backprop_kit.layers.base import Layer
 
 __all__ = ["Sequential"]
@@ -40,16 +41,8 @@ class Sequential(Layer):
 
     def __init__(self, *layers: Layer) -> None:
         for index, layer in enumerate(layers):
-            missing = [
-                name
-                for name in ("forward", "backward", "params", "grads")
-                if not hasattr(layer, name)
-            ]
-            if missing:
-                raise TypeError(
-                    f"Sequential: argument {index} ({type(layer).__name__}) is not a layer: it "
-                    f"lacks {', '.join(missing)} (a loss goes to fit(), not into Sequential)"
-                )
+            check_is_layer(layer, f"argument {index}", "Sequential",
+                           hint=" (a loss goes to fit(), not into Sequential)")
         self.layers = list(layers)
         self.cache = None
         self._training = True

@@ -1,0 +1,409 @@
+"""Max and average pooling over (N, C, H, W) batches, computed as two 1-D poolings.
+
+A pooling window of ``kh x kw`` slides with ``stride`` (default: the kernel size, so the
+windows tile the input) over each channel separately; there is no padding.
+
+Both poolings are separable: the max of a window is the max over its kh rows of each row's
+max, and its mean is the mean of the row means. So each layer pools along the width first,
+then along the height. Pooling along one axis never loops over windows: it combines the
+``k`` strided slices ("taps") of the array that hold kernel offset 0, 1, ..., k-1 of every
+window, elementwise. For 2x2/2 the forward is two ``np.maximum`` calls, one on the odd and
+even columns of x (giving the row maxima, (N, C, H, Wo)), one on the odd and even rows of
+that.
+
+The backward runs the two 1-D backwards in reverse order, as the chain rule says for a
+composition:
+
+- max pool: each window's gradient goes to the FIRST position (row-major) holding its
+  maximum, and only there. Along one axis, the first tap equal to the output takes the
+  gradient, and a later tap only where no earlier one did; done along the height and then
+  the width, this picks the first row holding the window's max, then the first entry of that
+  row holding it: the first maximum in row-major order. Ties are common: after a ReLU, a
+  window of zeros has all its entries equal. Sending dy to every tied entry would multiply
+  the gradient by the number of ties; the first-max rule is what the forward's ``max`` picks
+  and what PyTorch does;
+- average pool: dy / (kh*kw) goes to every tap, along the height, then the width.
+
+Where windows overlap (stride < kernel) taps share entries and their gradients are added.
+
+Public functions (the notebooks call them to compare with their own code):
+
+- ``maxpool2d_forward(x, kernel_size=2, stride=None) -> y``
+- ``maxpool2d_backward(dy, x, kernel_size=2, stride=None, *, y=None) -> dx``
+  (pass the forward's y to save recomputing it)
+- ``avgpool2d_forward(x, kernel_size=2, stride=None) -> y``
+- ``avgpool2d_backward(dy, x_shape, kernel_size=2, stride=None) -> dx``
+
+``kernel_size`` and ``stride`` are ints or (height, width) pairs; ``stride=None`` means the
+kernel size. The loop versions, one window at a time, are in ``reference_loops``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from backprop_kit.layers._validate import check_float_array, check_like, check_shape
+from backprop_kit.layers.base import Layer
+from backprop_kit.layers.windows import Pair, Window
+
+__all__ = [
+    "AvgPool2D",
+    "MaxPool2D",
+    "MaxPoolCache",
+    "avgpool2d_backward",
+    "avgpool2d_forward",
+    "maxpool2d_backward",
+    "maxpool2d_forward",
+    "pool_window",
+]
+
+
+def pool_window(kernel_size: int | Pair, stride: int | Pair | None, where: str) -> Window:
+    """The window of a pooling layer: no padding, stride defaulting to the kernel size.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int or (int, int) or None
+        None means ``kernel_size``.
+    where : str
+        The caller, for error messages.
+
+    Returns
+    -------
+    Window
+    """
+    return Window.from_args(kernel_size, kernel_size if stride is None else stride, 0, where)
+
+
+def _check_input(x: object, where: str) -> np.ndarray:
+    x = check_float_array(x, "x", where)
+    check_shape(x, ("N", "C", "H", "W"), "x", where)
+    return x
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One axis of a pooling window: the array axis, kernel size, stride, output count."""
+
+    axis: int
+    kernel: int
+    stride: int
+    count: int
+
+    def taps(self, array: np.ndarray) -> list[np.ndarray]:
+        """The views of ``array`` holding kernel offset 0, 1, ... of every window."""
+        taps = []
+        for offset in range(self.kernel):
+            index = [slice(None)] * array.ndim
+            index[self.axis] = slice(offset, offset + self.stride * (self.count - 1) + 1,
+                                     self.stride)
+            taps.append(array[tuple(index)])
+        return taps
+
+    def gradient_buffer(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An array to write the taps' gradients into: zeros unless the taps tile it."""
+        tiled = self.stride == self.kernel and self.kernel * self.count == shape[self.axis]
+        return (np.empty if tiled else np.zeros)(shape, dtype=dtype)
+
+    def write_product(self, dx_tap: np.ndarray, dy: np.ndarray, factor: object) -> None:
+        """Set the tap view ``dx_tap`` to ``dy * factor``, or add it if windows overlap."""
+        if self.stride >= self.kernel:
+            np.multiply(dy, factor, out=dx_tap)  # each entry of dx is in one window only
+        else:
+            dx_tap += dy * factor
+
+
+def _axes(window: Window, x_shape: tuple[int, ...], where: str) -> tuple[_Axis, _Axis]:
+    """The (height, width) axes of the window on an (N, C, H, W) input."""
+    out_h, out_w = window.output_size(*x_shape[2:], where)
+    (kh, kw), (sh, sw) = window.kernel, window.stride
+    return _Axis(2, kh, sh, out_h), _Axis(3, kw, sw, out_w)
+
+
+def _fold(taps: list[np.ndarray], combine: np.ufunc) -> np.ndarray:
+    """Combine the taps elementwise with ``combine`` (np.maximum, np.add): a fresh array."""
+    out = combine(taps[0], taps[1]) if len(taps) > 1 else taps[0].copy()
+    for tap in taps[2:]:
+        combine(out, tap, out=out)
+    return out
+
+
+def _max_forward(x: np.ndarray, window: Window, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row maxima (N, C, H, Wo) and window maxima y (N, C, Ho, Wo)."""
+    height, width = _axes(window, x.shape, where)
+    rows = _fold(width.taps(x), np.maximum)
+    return rows, _fold(height.taps(rows), np.maximum)
+
+
+def _route_along(dy: np.ndarray, x: np.ndarray, y: np.ndarray, axis: _Axis) -> np.ndarray:
+    """1-D max pool backward: each output's dy goes to the first tap of x equal to it."""
+    dx = axis.gradient_buffer(x.shape, dy.dtype)
+    unclaimed = None  # where no earlier tap held the max (None: before the first tap)
+    for offset, (x_tap, dx_tap) in enumerate(zip(axis.taps(x), axis.taps(dx), strict=True)):
+        if offset == axis.kernel - 1:
+            hit = True if unclaimed is None else unclaimed  # the last tap takes the rest
+        elif unclaimed is None:
+            hit = x_tap == y
+            unclaimed = ~hit
+        else:
+            hit = x_tap == y
+            hit &= unclaimed
+            unclaimed ^= hit  # hit lies inside unclaimed, so xor removes it
+        axis.write_product(dx_tap, dy, hit)
+    return dx
+
+
+def _max_backward(
+    dy: np.ndarray, x: np.ndarray, rows: np.ndarray, y: np.ndarray, window: Window, where: str
+) -> np.ndarray:
+    """dx for max pooling: route along the height to the rows, then along the width."""
+    height, width = _axes(window, x.shape, where)
+    return _route_along(_route_along(dy, rows, y, height), x, rows, width)
+
+
+def maxpool2d_forward(
+    x: np.ndarray, kernel_size: int | Pair = 2, stride: int | Pair | None = None
+) -> np.ndarray:
+    """Max pooling: the largest entry of every window.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Shape (N, C, H, W), float.
+    kernel_size : int or (int, int), default 2
+    stride : int or (int, int), optional
+        Default: the kernel size.
+
+    Returns
+    -------
+    np.ndarray
+        y, shape (N, C, Ho, Wo).
+    """
+    where = "maxpool2d_forward"
+    x = _check_input(x, where)
+    return _max_forward(x, pool_window(kernel_size, stride, where), where)[1]
+
+
+def maxpool2d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    kernel_size: int | Pair = 2,
+    stride: int | Pair | None = None,
+    *,
+    y: np.ndarray | None = None,
+) -> np.ndarray:
+    """Gradient of max pooling: each window's dy goes to its first maximum (row-major).
+
+    Parameters
+    ----------
+    dy : np.ndarray
+        dL/dy, shape (N, C, Ho, Wo).
+    x : np.ndarray
+        The forward's input, shape (N, C, H, W).
+    kernel_size, stride
+        As in the forward.
+    y : np.ndarray, optional
+        The forward's output (N, C, Ho, Wo); recomputed when None.
+
+    Returns
+    -------
+    np.ndarray
+        dL/dx, shape (N, C, H, W).
+    """
+    where = "maxpool2d_backward"
+    x = _check_input(x, where)
+    window = pool_window(kernel_size, stride, where)
+    rows, y_recomputed = _max_forward(x, window, where)
+    y = y_recomputed if y is None else y
+    check_like(dy, y, "dy", where)
+    return _max_backward(dy, x, rows, y, window, where)
+
+
+def _mean_forward(x: np.ndarray, window: Window, where: str) -> np.ndarray:
+    height, width = _axes(window, x.shape, where)
+    y = _fold(height.taps(_fold(width.taps(x), np.add)), np.add)
+    y *= 1.0 / (height.kernel * width.kernel)
+    return y
+
+
+def _spread_along(dy: np.ndarray, size: int, axis: _Axis, factor: float) -> np.ndarray:
+    """1-D average pool backward: every tap receives dy * factor."""
+    shape = list(dy.shape)
+    shape[axis.axis] = size
+    dx = axis.gradient_buffer(tuple(shape), dy.dtype)
+    for dx_tap in axis.taps(dx):
+        axis.write_product(dx_tap, dy, factor)
+    return dx
+
+
+def _mean_backward(
+    dy: np.ndarray, x_shape: tuple[int, ...], window: Window, where: str
+) -> np.ndarray:
+    """dx for average pooling: dy / (kh*kw) spread along the height, then the width."""
+    height, width = _axes(window, x_shape, where)
+    d_rows = _spread_along(dy, x_shape[2], height, 1.0 / (height.kernel * width.kernel))
+    return _spread_along(d_rows, x_shape[3], width, 1.0)
+
+
+def avgpool2d_forward(
+    x: np.ndarray, kernel_size: int | Pair = 2, stride: int | Pair | None = None
+) -> np.ndarray:
+    """Average pooling: the mean of every window.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Shape (N, C, H, W), float.
+    kernel_size : int or (int, int), default 2
+    stride : int or (int, int), optional
+        Default: the kernel size.
+
+    Returns
+    -------
+    np.ndarray
+        y, shape (N, C, Ho, Wo).
+    """
+    where = "avgpool2d_forward"
+    x = _check_input(x, where)
+    return _mean_forward(x, pool_window(kernel_size, stride, where), where)
+
+
+def avgpool2d_backward(
+    dy: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: int | Pair = 2,
+    stride: int | Pair | None = None,
+) -> np.ndarray:
+    """Gradient of average pooling: every entry of a window gets dy / (kh*kw).
+
+    Parameters
+    ----------
+    dy : np.ndarray
+        dL/dy, shape (N, C, Ho, Wo).
+    x_shape : (int, int, int, int)
+        (N, C, H, W) of the forward's input.
+    kernel_size, stride
+        As in the forward.
+
+    Returns
+    -------
+    np.ndarray
+        dL/dx, shape ``x_shape``.
+    """
+    where = "avgpool2d_backward"
+    window = pool_window(kernel_size, stride, where)
+    out = window.output_size(*x_shape[2:], where)
+    check_float_array(dy, "dy", where)
+    check_shape(dy, (*x_shape[:2], *out), "dy", where)
+    return _mean_backward(dy, tuple(x_shape), window, where)
+
+
+@dataclass
+class MaxPoolCache:
+    """What :class:`MaxPool2D` keeps between forward and backward.
+
+    Attributes
+    ----------
+    x : np.ndarray
+        The input (N, C, H, W), by reference: do not modify it before backward.
+    rows : np.ndarray
+        The maxima along the width, (N, C, H, Wo): the intermediate of the two 1-D poolings.
+    y : np.ndarray
+        The output (N, C, Ho, Wo).
+    """
+
+    x: np.ndarray
+    rows: np.ndarray
+    y: np.ndarray
+
+
+class MaxPool2D(Layer):
+    """Max pooling over each channel's height and width.
+
+    forward:  x (N, C, H, W) -> y (N, C, Ho, Wo), the maximum of each window
+    backward: dy (N, C, Ho, Wo) -> dx (N, C, H, W): dy of a window goes to the first
+              position (row-major within the window) holding its maximum; zero elsewhere
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int), default 2
+    stride : int or (int, int), optional
+        Default: the kernel size (windows that tile the input). Ho = (H - kh) / sh + 1 must
+        be an integer, and likewise Wo.
+
+    Attributes
+    ----------
+    window : Window
+    cache : MaxPoolCache
+        Input, row maxima and output of the last forward.
+    """
+
+    def __init__(self, kernel_size: int | Pair = 2, stride: int | Pair | None = None) -> None:
+        super().__init__()
+        self.window = pool_window(kernel_size, stride, "MaxPool2D")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Return the maximum of every window, shape (N, C, Ho, Wo)."""
+        where = f"{self!r}.forward"
+        x = _check_input(x, where)
+        rows, y = _max_forward(x, self.window, where)
+        self.cache = MaxPoolCache(x=x, rows=rows, y=y)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Return dx (N, C, H, W): each window's dy at its first maximum."""
+        cache = self._cached()
+        where = f"{self!r}.backward"
+        check_like(dy, cache.y, "dy", where)
+        return _max_backward(dy, cache.x, cache.rows, cache.y, self.window, where)
+
+    def __repr__(self) -> str:
+        return f"MaxPool2D({self.window})"
+
+
+class AvgPool2D(Layer):
+    """Average pooling over each channel's height and width.
+
+    forward:  x (N, C, H, W) -> y (N, C, Ho, Wo), the mean of each window
+    backward: dy (N, C, Ho, Wo) -> dx (N, C, H, W): every entry of a window receives
+              dy / (kh*kw) (summed where windows overlap)
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int), default 2
+    stride : int or (int, int), optional
+        Default: the kernel size.
+
+    Attributes
+    ----------
+    window : Window
+    cache : tuple of int
+        The input shape (N, C, H, W) of the last forward: all backward needs.
+    """
+
+    def __init__(self, kernel_size: int | Pair = 2, stride: int | Pair | None = None) -> None:
+        super().__init__()
+        self.window = pool_window(kernel_size, stride, "AvgPool2D")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Return the mean of every window, shape (N, C, Ho, Wo)."""
+        where = f"{self!r}.forward"
+        x = _check_input(x, where)
+        y = _mean_forward(x, self.window, where)
+        self.cache = x.shape
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Return dx (N, C, H, W): dy / (kh*kw) spread over each window."""
+        x_shape = self._cached()
+        where = f"{self!r}.backward"
+        n, c, h, w = x_shape
+        check_float_array(dy, "dy", where)
+        check_shape(dy, (n, c, *self.window.output_size(h, w, where)), "dy", where)
+        return _mean_backward(dy, x_shape, self.window, where)
+
+    def __repr__(self) -> str:
+        return f"AvgPool2D({self.window})"
