@@ -19,13 +19,12 @@ ASSIGNMENTS = list_assignments(SOLUTIONS)
 # Test files whose tests are parametrized by assignment and may run on different workers.
 SPLIT_BY_ASSIGNMENT = {"tests/test_nbgrader_pipeline.py"}
 
-# With one pytest-xdist worker per core, each worker and every kernel it starts uses one BLAS
-# thread: two workers with two threads each fight over two cores, which made small matrix
-# products many times slower here.
-if "PYTEST_XDIST_WORKER" in os.environ:
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")
-    threadpool_limits(1)  # this worker has imported numpy already
+# One BLAS thread for the tests and for every kernel they start: the matrices here are small,
+# and with one pytest-xdist worker per core, two threads per worker fight over the cores (a
+# small product was 40x slower that way here).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+threadpool_limits(1)  # this process has imported numpy already
 
 
 @pytest.fixture(scope="session")
