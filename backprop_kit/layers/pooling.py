@@ -274,7 +274,8 @@ def maxpool2d_backward(
     kernel_size, stride
         As in the forward.
     y : np.ndarray, optional
-        The forward's output (N, C, Ho, Wo); recomputed when None.
+        The forward's output (N, C, Ho, Wo); recomputed when None. Passing it saves the
+        forward's work for 2x2/2 windows (other windows recompute the row maxima anyway).
 
     Returns
     -------
@@ -284,8 +285,11 @@ def maxpool2d_backward(
     where = "maxpool2d_backward"
     x = _check_input(x, where)
     window = pool_window(kernel_size, stride, where)
-    rows, y_recomputed = _max_forward(x, window, where)
-    y = y_recomputed if y is None else y
+    if y is not None and _is_2x2_tiling(window):
+        rows = None  # the 2x2/2 backward reads only x and y: nothing to recompute
+    else:
+        rows, y_recomputed = _max_forward(x, window, where)
+        y = y_recomputed if y is None else y
     check_like(dy, y, "dy", where)
     return _max_backward(dy, x, rows, y, window, where)
 
