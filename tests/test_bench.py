@@ -2,6 +2,8 @@
 
 import subprocess
 import sys
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -63,9 +65,27 @@ def test_measure_warms_up_settles_and_reports_one_median_per_step():
     medians, repeats = measure({"a": counter("a"), "b": counter("b")}, settings)
     assert repeats == 4 and set(medians) == {"a", "b"}
     assert calls == {"a": 2 + 4 * 2, "b": 2 + 4 * 2}  # warm-up, then settling + timed calls
-    calls.update(a=0, b=0)
-    measure({"a": counter("a"), "b": counter("b")}, settings.slow())
-    assert calls == {"a": 1 + 3, "b": 1 + 3}  # no budget left: the three timed calls only
+
+
+def test_measure_beside_a_slow_step_settles_and_repeats_only_the_quick_one():
+    calls = {"quick": 0, "slow": 0}
+
+    def quick():
+        calls["quick"] += 1
+
+    def slow():
+        calls["slow"] += 1
+        time.sleep(0.02)
+
+    # slow(): one warm-up call, three rounds when the budget is spent; the limits are
+    # scaled down so that a 20 ms step counts as slow.
+    settings = replace(Settings(budget_s=0.0).slow(), settle_below_s=0.01, max_calls_per_round=5)
+    medians, rounds = measure({"quick": quick, "slow": slow}, settings)
+    assert rounds == 3
+    # quick: settled, then timed 5 times per round (20 ms / its time, capped at 5);
+    # slow: neither settled nor repeated.
+    assert calls == {"quick": 1 + 3 * (1 + 5), "slow": 1 + 3}
+    assert medians["slow"] >= 0.02 > medians["quick"]
 
 
 def _row(threads, seconds, **case_fields):

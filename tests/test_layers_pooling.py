@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop_kit.gradcheck import check_layer
-from backprop_kit.layers import AvgPool2D, MaxPool2D
+from backprop_kit.layers import AvgPool2D, MaxPool2D, pooling
 from backprop_kit.layers.pooling import (
     avgpool2d_backward,
     avgpool2d_forward,
@@ -110,6 +110,46 @@ def test_an_all_zero_window_sends_its_whole_gradient_to_the_first_position():
                 [0.0, 0.0, 0.0, 0.0]]
     np.testing.assert_array_equal(dx[0, 0], expected)
     assert dx.sum() == 12.0  # no tie gets a second copy of the gradient
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_2x2_routing_in_several_blocks_equals_the_loops(monkeypatch, training, order):
+    # 5 samples in blocks of 2 (two full blocks and a short one), on tie-heavy data: a wrong
+    # block offset or a stale buffer would send gradients to the wrong sample. The flat index
+    # is into a C-ordered dx, whatever the memory order of x.
+    rng = np.random.default_rng(3)
+    x = np.asarray(rng.integers(0, 3, (5, 3, 6, 8)), dtype=float, order=order)
+    dy = rng.standard_normal((5, 3, 3, 4))
+    monkeypatch.setattr(pooling, "BLOCK_BYTES", 2 * x[0].nbytes + 1)
+    pool = MaxPool2D(2).train(training)
+    y = pool.forward(x)
+    np.testing.assert_array_equal(y, maxpool2d_forward_loops(x, 2))
+    expected = maxpool2d_backward_loops(dy, x, 2)
+    np.testing.assert_array_equal(pool.backward(dy), expected)
+    np.testing.assert_array_equal(maxpool2d_backward(dy, x, 2), expected)
+    np.testing.assert_array_equal(maxpool2d_backward(dy, x, 2, y=y), expected)
+
+
+def test_2x2_training_forward_keeps_the_routing_and_evaluation_keeps_the_input():
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 4))
+    pool = MaxPool2D()
+    pool.forward(x)
+    assert pool.cache.x is None  # the index replaces x: backward is a scatter
+    assert pool.cache.index.shape == (2, 3, 3, 2)
+    assert pool.cache.index.dtype == np.intp
+    pool.eval().forward(x)
+    assert pool.cache.index is None
+    assert pool.cache.x is x
+
+
+def test_maxpool2d_backward_checks_a_given_y():
+    x, dy = np.zeros((1, 2, 4, 6)), np.zeros((1, 2, 2, 3))
+    with pytest.raises(ValueError, match=r"maxpool2d_backward: y must have shape "
+                                         r"\(1, 2, 2, 3\), got \(1, 2, 3, 2\)"):
+        maxpool2d_backward(dy, x, y=np.zeros((1, 2, 3, 2)))
+    with pytest.raises(TypeError, match=r"maxpool2d_backward: y must be a floating-point"):
+        maxpool2d_backward(dy, x, y=np.zeros((1, 2, 2, 3), dtype=int))
 
 
 def test_overlapping_windows_of_zeros_each_route_to_their_own_first_entry():

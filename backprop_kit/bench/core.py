@@ -10,14 +10,16 @@ runs the implementations of a case side by side (round-robin), so that the load 
 processes put on the machine hits all of them alike and their ratio stays meaningful even when
 the absolute times drift. Each step is warmed up first (the first calls pay page faults and
 thread start-up), and every timed call follows an untimed call of the same step, so that one
-library's threads spinning down do not slow the next library's timed call. A time is the
-median of the timed calls.
+library's threads spinning down, or its data filling the caches, do not slow the next
+library's timed call (steps of about a second, the naive loops, are not run twice). A time is
+the median of the timed calls.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import os
 import platform
 import statistics
@@ -111,12 +113,22 @@ class Settings:
     warmup : int
         Untimed calls of each step before timing starts.
     min_repeats, max_repeats : int
-        Timed calls per step: at least ``min_repeats``, then more until ``budget_s`` seconds
-        have passed or ``max_repeats`` is reached.
+        Rounds (in each, every step is timed in turn): at least ``min_repeats``, then more
+        until ``budget_s`` seconds have passed or ``max_repeats`` is reached.
     budget_s : float
         Wall-clock seconds after which one measurement stops adding repeats.
-    settling_calls : bool
-        Precede every timed call by an untimed call of the same step.
+    settle_below_s : float
+        Precede every timed call of a step by an untimed call of the same step, if the
+        step's last warm-up call took less than this many seconds (infinity: always). The
+        untimed call settles thread pools and caches after another implementation's call; a
+        step of about a second needs no settling, and running it twice would double the time
+        of the whole measurement.
+    max_calls_per_round : int
+        Timed calls of a step per round, at most: a step is called about as many times as it
+        takes to last as long as the slowest step's call (by the warm-up calls), up to this
+        many. With 1, every step is timed once per round. More calls let a quick step that
+        is measured beside a slow one (the kit beside the naive loops) take its median from
+        many calls spread over the same minutes, not from as few calls as the slow one.
     clock : {"wall", "cpu"}
         What a time is: ``"wall"``, elapsed wall-clock time (``time.perf_counter``), what a
         user waits for; ``"cpu"``, the CPU time of the calling thread (``time.thread_time``),
@@ -130,7 +142,8 @@ class Settings:
     min_repeats: int = 7
     max_repeats: int = 31
     budget_s: float = 2.0
-    settling_calls: bool = True
+    settle_below_s: float = math.inf
+    max_calls_per_round: int = 1
     clock: str = "wall"
 
     def __post_init__(self) -> None:
@@ -143,14 +156,16 @@ class Settings:
         return cls(warmup=1, min_repeats=3, max_repeats=3, budget_s=0.0, clock=clock)
 
     def slow(self) -> Settings:
-        """For steps of about a second: at most one warm-up call and at least three timed
-        calls (more within the budget), without settling calls."""
+        """For cases with a step of about a second: at most one warm-up call, at least three
+        rounds (more within the budget), settling calls only before steps faster than 0.1 s,
+        and up to 25 timed calls of the quick steps per round."""
         return Settings(
             warmup=min(self.warmup, 1),
             min_repeats=min(self.min_repeats, 3),
             max_repeats=self.max_repeats,
             budget_s=self.budget_s,
-            settling_calls=False,
+            settle_below_s=0.1,
+            max_calls_per_round=25,
             clock=self.clock,
         )
 
@@ -263,13 +278,16 @@ def thread_limit(threads: int, torch: ModuleType | None) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def _timed(step: Step, settings: Settings) -> float:
-    if settings.settling_calls:
-        step()  # untimed: settles thread pools after another library's call
-    clock = CLOCKS[settings.clock]
-    start = clock()
-    step()
-    return clock() - start
+def _timed(step: Step, clock: Callable[[], float], settle: bool, calls: int = 1) -> list[float]:
+    """Seconds of each of ``calls`` back-to-back timed calls of ``step``."""
+    if settle:
+        step()  # untimed: settles thread pools and caches after another library's call
+    seconds = []
+    for _ in range(calls):
+        start = clock()
+        step()
+        seconds.append(clock() - start)
+    return seconds
 
 
 def measure(steps: Mapping[str, Step], settings: Settings) -> tuple[dict[str, float], int]:
@@ -280,28 +298,37 @@ def measure(steps: Mapping[str, Step], settings: Settings) -> tuple[dict[str, fl
     steps : mapping of str to step
         The implementations of one computation, by name.
     settings : Settings
-        Warm-up calls and how many timed rounds.
+        Warm-up calls, settling, rounds and calls per round.
 
     Returns
     -------
     medians : dict of str to float
-        Median seconds per call, by name.
+        Median seconds per call, by name, over all of its timed calls.
     repeats : int
-        Timed calls per step.
+        Rounds run.
     """
-    for step in steps.values():
+    clock = CLOCKS[settings.clock]
+    warm = {name: 0.0 for name in steps}  # seconds of each step's last warm-up call
+    for name, step in steps.items():
         for _ in range(settings.warmup):
-            step()
+            warm[name] = _timed(step, clock, settle=False)[0]
+    settle = {name: seconds < settings.settle_below_s for name, seconds in warm.items()}
+    slowest = max(warm.values())
+    calls = {
+        name: max(1, min(settings.max_calls_per_round, int(slowest / max(seconds, 1e-9))))
+        for name, seconds in warm.items()
+    }
     times: dict[str, list[float]] = {name: [] for name in steps}
     start = time.perf_counter()
-    for round_index in range(settings.max_repeats):
+    rounds = 0
+    while rounds < settings.max_repeats:
         for name, step in steps.items():
-            times[name].append(_timed(step, settings))
-        enough = round_index + 1 >= settings.min_repeats
-        if enough and time.perf_counter() - start > settings.budget_s:
+            times[name] += _timed(step, clock, settle[name], calls[name])
+        rounds += 1
+        if rounds >= settings.min_repeats and time.perf_counter() - start > settings.budget_s:
             break
     medians = {name: statistics.median(values) for name, values in times.items()}
-    return medians, len(next(iter(times.values())))
+    return medians, rounds
 
 
 def run_cases(

@@ -29,10 +29,12 @@ Where windows overlap (stride < kernel) taps share entries and their gradients a
 Max pooling 2x2 with stride 2, by far the most common window, has a faster path of its own
 (same results): numpy runs slowly on the short, strided rows that a width-first pooling
 creates, so the forward pools along the height first (rows of W contiguous entries), then along
-the width, and the backward does not route in two steps but finds each window's first
-maximum directly: with the window ``a b / c d`` it is ``a`` if a == y, else ``b`` if b == y,
-else ``c`` if c == y, else ``d``. That gives one flat index into dx per window, and dy is
-scattered there into a zero dx (the windows tile x, so no two indices collide).
+the width, and the routing is not done in two steps: each window's first maximum is found
+directly (with the window ``a b / c d`` it is ``a`` if a == y, else ``b`` if b == y, else
+``c`` if c == y, else ``d``), as one flat index into x per window, and the backward scatters
+dy there into a zero dx (the windows tile x, so no two indices collide). The layer finds the
+index in its forward, in blocks of samples small enough to stay in the cache (see
+``BLOCK_BYTES``), so that x is read from memory once for y and the routing together.
 
 Public functions (the notebooks call them to compare with their own code):
 
@@ -145,20 +147,28 @@ def _is_2x2_tiling(window: Window) -> bool:
     return window.kernel == (2, 2) and window.stride == (2, 2)
 
 
-def _max_forward(
-    x: np.ndarray, window: Window, where: str
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """Row maxima (N, C, H, Wo) and window maxima y (N, C, Ho, Wo).
-
-    For 2x2/2 windows the row maxima are not needed (their backward reads x and y only) and
-    are returned as None.
-    """
+def _max_forward(x: np.ndarray, window: Window, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row maxima (N, C, H, Wo) and window maxima y (N, C, Ho, Wo), for any window."""
     height, width = _axes(window, x.shape, where)
-    if _is_2x2_tiling(window):
-        columns = np.maximum(x[:, :, 0::2], x[:, :, 1::2])  # (N, C, Ho, W), contiguous rows
-        return None, np.maximum(columns[..., 0::2], columns[..., 1::2])
     rows = _fold(width.taps(x), np.maximum)
     return rows, _fold(height.taps(rows), np.maximum)
+
+
+def _window_max(x: np.ndarray, window: Window, where: str) -> np.ndarray:
+    """The window maxima y (N, C, Ho, Wo) alone, for any window."""
+    if _is_2x2_tiling(window):
+        window.output_size(*x.shape[2:], where)  # raises unless H and W are even
+        return _window_max_2x2(x)
+    return _max_forward(x, window, where)[1]
+
+
+BLOCK_BYTES = 1 << 20
+"""Bytes of x in one block of samples of the 2x2/2 routing (at least one sample).
+
+A block and its temporaries stay in a core's L2 cache (1 MiB on the machines measured), so
+that x comes from memory once, not once per comparison; see ``python -m backprop_kit.bench
+--cases pool`` for the effect.
+"""
 
 
 @lru_cache(maxsize=4)
@@ -176,25 +186,81 @@ def _corner_index(n: int, c: int, h: int, w: int) -> np.ndarray:
     return index
 
 
-def _max_backward_2x2(dy: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """dx for 2x2/2 max pooling: dy scattered to the first maximum of each window.
+def _window_max_2x2(
+    x: np.ndarray, out: np.ndarray | None = None, columns: np.ndarray | None = None
+) -> np.ndarray:
+    """2x2/2 max pooling of x (N, C, H, W) into ``out`` (N, C, H/2, W/2) (new when None).
 
-    With the window ``a b / c d`` the first maximum in row-major order lies in the bottom
-    row unless a or b holds y, and in the right column if a does not hold y and either b
-    holds it or c does not (then it is b or d).
+    The height first: its two taps are rows of W contiguous entries, on which numpy is fast;
+    ``columns`` (N, C, H/2, W) receives those column maxima (new when None).
+    """
+    columns = np.maximum(x[:, :, 0::2], x[:, :, 1::2], out=columns)
+    return np.maximum(columns[..., 0::2], columns[..., 1::2], out=out)
+
+
+def _first_max_index_2x2(
+    x: np.ndarray, y: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """2x2/2 max pooling with the flat index into x of each window's first maximum.
+
+    With the window ``a b / c d`` the first maximum in row-major order lies in the bottom row
+    unless a or b holds y, and in the right column if a does not hold y and either b holds it
+    or c does not (then it is b or d). The batch is worked through in blocks of samples of
+    about :data:`BLOCK_BYTES`, every step of a block writing into buffers that the next block
+    reuses.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Shape (N, C, H, W), H and W even.
+    y : np.ndarray, optional
+        The window maxima (N, C, H/2, W/2) if already known; computed when None.
+
+    Returns
+    -------
+    y : np.ndarray
+        Shape (N, C, H/2, W/2): ``y`` itself when given.
+    index : np.ndarray
+        Shape (N, C, H/2, W/2), intp: the position of each window's first maximum in
+        ``x.reshape(-1)``.
     """
     n, c, h, w = x.shape
-    a_max = x[:, :, 0::2, 0::2] == y
-    b_max = x[:, :, 0::2, 1::2] == y
-    not_c_max = np.not_equal(x[:, :, 1::2, 0::2], y)
-    lower = np.logical_or(a_max, b_max)
-    np.logical_not(lower, out=lower)
-    right = np.logical_or(b_max, not_c_max, out=not_c_max)
-    np.greater(right, a_max, out=right)  # right and not a_max
-    index = np.multiply(lower, w, dtype=np.intp)  # offset of the first maximum in its window
-    index += right
-    index += _corner_index(n, c, h, w)
-    dx = np.zeros(x.shape, dtype=dy.dtype)
+    block = min(n, max(1, BLOCK_BYTES // max(1, x[:1].nbytes)))  # samples per block
+    compute_y = y is None
+    if compute_y:
+        y = np.empty((n, c, h // 2, w // 2), dtype=x.dtype)
+        columns = np.empty((block, c, h // 2, w), dtype=x.dtype)
+    index = np.empty(y.shape, dtype=np.intp)
+    a_max, right, lower = (np.empty((block, *y.shape[1:]), dtype=bool) for _ in range(3))
+    corner = _corner_index(block, c, h, w)
+    for start in range(0, n, block):
+        x_block, y_block = x[start : start + block], y[start : start + block]
+        size = len(x_block)
+        if compute_y:
+            _window_max_2x2(x_block, out=y_block, columns=columns[:size])
+        a, r, low = a_max[:size], right[:size], lower[:size]
+        np.equal(x_block[:, :, 0::2, 0::2], y_block, out=a)
+        np.equal(x_block[:, :, 0::2, 1::2], y_block, out=low)  # b holds y
+        np.not_equal(x_block[:, :, 1::2, 0::2], y_block, out=r)  # c does not hold y
+        np.logical_or(r, low, out=r)
+        np.greater(r, a, out=r)  # right column: (b or not c) and not a
+        np.logical_or(low, a, out=low)
+        np.logical_not(low, out=low)  # bottom row: neither a nor b
+        block_index = index[start : start + block]
+        np.multiply(low, w, out=block_index)  # offset of the first maximum in its window
+        block_index += r
+        block_index += corner[:size]
+        if start:
+            block_index += start * c * h * w
+    return y, index
+
+
+def _scatter(dy: np.ndarray, index: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+    """A zero array of shape ``x_shape`` with ``dy`` added at the flat positions ``index``.
+
+    The positions must be distinct (true for windows that tile x).
+    """
+    dx = np.zeros(x_shape, dtype=dy.dtype)
     dx.reshape(-1)[index.reshape(-1)] = dy.reshape(-1)
     return dx
 
@@ -218,16 +284,9 @@ def _route_along(dy: np.ndarray, x: np.ndarray, y: np.ndarray, axis: _Axis) -> n
 
 
 def _max_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    rows: np.ndarray | None,
-    y: np.ndarray,
-    window: Window,
-    where: str,
+    dy: np.ndarray, x: np.ndarray, rows: np.ndarray, y: np.ndarray, window: Window, where: str
 ) -> np.ndarray:
     """dx for max pooling: route along the height to the rows, then along the width."""
-    if rows is None:
-        return _max_backward_2x2(dy, x, y)
     height, width = _axes(window, x.shape, where)
     return _route_along(_route_along(dy, rows, y, height), x, rows, width)
 
@@ -252,7 +311,7 @@ def maxpool2d_forward(
     """
     where = "maxpool2d_forward"
     x = _check_input(x, where)
-    return _max_forward(x, pool_window(kernel_size, stride, where), where)[1]
+    return _window_max(x, pool_window(kernel_size, stride, where), where)
 
 
 def maxpool2d_backward(
@@ -285,11 +344,16 @@ def maxpool2d_backward(
     where = "maxpool2d_backward"
     x = _check_input(x, where)
     window = pool_window(kernel_size, stride, where)
-    if y is not None and _is_2x2_tiling(window):
-        rows = None  # the 2x2/2 backward reads only x and y: nothing to recompute
-    else:
-        rows, y_recomputed = _max_forward(x, window, where)
-        y = y_recomputed if y is None else y
+    out_shape = (*x.shape[:2], *window.output_size(*x.shape[2:], where))
+    if y is not None:
+        check_float_array(y, "y", where)
+        check_shape(y, out_shape, "y", where)
+    if _is_2x2_tiling(window):
+        y, index = _first_max_index_2x2(x, y)
+        check_like(dy, y, "dy", where)
+        return _scatter(dy, index, x.shape)
+    rows, y_recomputed = _max_forward(x, window, where)
+    y = y_recomputed if y is None else y
     check_like(dy, y, "dy", where)
     return _max_backward(dy, x, rows, y, window, where)
 
@@ -379,18 +443,27 @@ class MaxPoolCache:
 
     Attributes
     ----------
-    x : np.ndarray
-        The input (N, C, H, W), by reference: do not modify it before backward.
-    rows : np.ndarray or None
-        The maxima along the width, (N, C, H, Wo): the intermediate of the two 1-D poolings;
-        None for 2x2/2 windows, whose backward needs only x and y.
+    x_shape : tuple of int
+        (N, C, H, W) of the input.
     y : np.ndarray
         The output (N, C, Ho, Wo).
+    x : np.ndarray or None
+        The input, by reference (do not modify it before backward); None when ``index``
+        makes it unnecessary.
+    rows : np.ndarray or None
+        The maxima along the width, (N, C, H, Wo): the intermediate of the two 1-D poolings
+        that windows other than 2x2/2 are computed with; None for 2x2/2.
+    index : np.ndarray or None
+        2x2/2 windows in training mode: the flat position in x of each window's first
+        maximum, (N, C, Ho, Wo) intp, found by the forward (so the backward is a scatter);
+        None otherwise.
     """
 
-    x: np.ndarray
-    rows: np.ndarray | None
+    x_shape: tuple[int, ...]
     y: np.ndarray
+    x: np.ndarray | None = None
+    rows: np.ndarray | None = None
+    index: np.ndarray | None = None
 
 
 class MaxPool2D(Layer):
@@ -399,6 +472,12 @@ class MaxPool2D(Layer):
     forward:  x (N, C, H, W) -> y (N, C, Ho, Wo), the maximum of each window
     backward: dy (N, C, Ho, Wo) -> dx (N, C, H, W): dy of a window goes to the first
               position (row-major within the window) holding its maximum; zero elsewhere
+
+    For 2x2/2 windows in training mode the forward also finds those positions, as
+    ``torch.nn.functional.max_pool2d`` does when its input requires a gradient: the data is
+    then read while it is in the cache, the backward is one scatter, and the cache holds an
+    intp index (N, C, Ho, Wo) instead of x. In evaluation mode the forward computes y only
+    (and keeps x, so that a backward, e.g. for an input-gradient saliency map, still works).
 
     Parameters
     ----------
@@ -411,7 +490,7 @@ class MaxPool2D(Layer):
     ----------
     window : Window
     cache : MaxPoolCache
-        Input, row maxima and output of the last forward.
+        What the last forward found (see there).
     """
 
     def __init__(self, kernel_size: int | Pair = 2, stride: int | Pair | None = None) -> None:
@@ -422,8 +501,16 @@ class MaxPool2D(Layer):
         """Return the maximum of every window, shape (N, C, Ho, Wo)."""
         where = f"{self!r}.forward"
         x = _check_input(x, where)
-        rows, y = _max_forward(x, self.window, where)
-        self.cache = MaxPoolCache(x=x, rows=rows, y=y)
+        if not _is_2x2_tiling(self.window):
+            rows, y = _max_forward(x, self.window, where)
+            self.cache = MaxPoolCache(x_shape=x.shape, y=y, x=x, rows=rows)
+        elif self.training:
+            self.window.output_size(*x.shape[2:], where)  # raises unless H and W are even
+            y, index = _first_max_index_2x2(x)
+            self.cache = MaxPoolCache(x_shape=x.shape, y=y, index=index)
+        else:
+            y = _window_max(x, self.window, where)
+            self.cache = MaxPoolCache(x_shape=x.shape, y=y, x=x)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -431,7 +518,12 @@ class MaxPool2D(Layer):
         cache = self._cached()
         where = f"{self!r}.backward"
         check_like(dy, cache.y, "dy", where)
-        return _max_backward(dy, cache.x, cache.rows, cache.y, self.window, where)
+        if cache.rows is not None:
+            return _max_backward(dy, cache.x, cache.rows, cache.y, self.window, where)
+        index = cache.index
+        if index is None:  # a 2x2/2 forward in evaluation mode
+            index = _first_max_index_2x2(cache.x, cache.y)[1]
+        return _scatter(dy, index, cache.x_shape)
 
     def __repr__(self) -> str:
         return f"MaxPool2D({self.window})"
