@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from backprop_kit.gradcheck import check_layer
-from backprop_kit.layers import Conv2D
+from backprop_kit.layers import Conv2D, conv
 from backprop_kit.layers.conv import conv2d_backward, conv2d_forward
 from backprop_kit.layers.reference_loops import conv2d_backward_loops, conv2d_forward_loops
 
@@ -78,6 +78,26 @@ def test_vectorized_conv_equals_the_loops_in_float64(problem):
                          conv2d_backward_loops(dy, x, W, stride, padding), strict=True):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("per_sample", [True, False], ids=["dW-per-sample", "dW-one-product"])
+def test_both_weight_gradient_products_equal_the_loops(monkeypatch, per_sample):
+    # Which product computes dW depends on the positions per sample; force each in turn.
+    monkeypatch.setattr(conv, "PER_SAMPLE_WEIGHT_GRAD_POSITIONS", 1 if per_sample else 10**9)
+    rng = np.random.default_rng(7)
+    layer = make_conv(2, 3, (3, 2), stride=(1, 2), padding=1)
+    x = rng.standard_normal((3, 2, 9, 8))
+    dy = rng.standard_normal(layer.forward(x).shape)
+    dx = layer.backward(dy)
+    W = layer.params["W"]
+    dx_loops, dW_loops, db_loops = conv2d_backward_loops(dy, x, W, (1, 2), 1)
+    np.testing.assert_allclose(layer.grads["W"], dW_loops, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["b"], db_loops, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, dx_loops, rtol=1e-12, atol=1e-12)
+    for got, want in zip(conv2d_backward(dy, x, W, (1, 2), 1), (dx_loops, dW_loops, db_loops),
+                         strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    check_layer(make_conv(2, 3, (3, 2), stride=(1, 2), padding=1), x, seed=8).raise_if_failed()
 
 
 @settings(max_examples=20, deadline=None)

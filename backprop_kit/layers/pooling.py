@@ -500,6 +500,7 @@ class MaxPool2D(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Return the maximum of every window, shape (N, C, Ho, Wo)."""
         where = f"{self!r}.forward"
+        self.cache = None  # drop the last forward's arrays now, so numpy can reuse their memory
         x = _check_input(x, where)
         if not _is_2x2_tiling(self.window):
             rows, y = _max_forward(x, self.window, where)
