@@ -143,6 +143,14 @@ def test_2x2_training_forward_keeps_the_routing_and_evaluation_keeps_the_input()
     assert pool.cache.x is x
 
 
+@pytest.mark.parametrize("pool", [MaxPool2D(), MaxPool2D().eval(), MaxPool2D(3, 1), AvgPool2D()],
+                         ids=["max-train", "max-eval", "max-3x3", "avg"])
+def test_an_empty_batch_pools_to_an_empty_batch(pool):
+    y = pool.forward(np.zeros((0, 2, 4, 4)))
+    assert y.shape == (0, 2, 2, 2)
+    assert pool.backward(np.zeros(y.shape)).shape == (0, 2, 4, 4)
+
+
 def test_maxpool2d_backward_checks_a_given_y():
     x, dy = np.zeros((1, 2, 4, 6)), np.zeros((1, 2, 2, 3))
     with pytest.raises(ValueError, match=r"maxpool2d_backward: y must have shape "

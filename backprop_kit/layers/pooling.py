@@ -181,7 +181,7 @@ def _corner_index(n: int, c: int, h: int, w: int) -> np.ndarray:
         Shape (n, c, h // 2, w // 2), intp, read-only (it is shared between calls).
     """
     top_rows = np.arange(n * c * (h // 2), dtype=np.intp) * (2 * w)  # entry (n, c, 2i, 0)
-    index = (top_rows[:, None] + np.arange(0, w, 2, dtype=np.intp)).reshape(n, c, h // 2, -1)
+    index = (top_rows[:, None] + np.arange(0, w, 2, dtype=np.intp)).reshape(n, c, h // 2, w // 2)
     index.flags.writeable = False
     return index
 
@@ -225,7 +225,7 @@ def _first_max_index_2x2(
         ``x.reshape(-1)``.
     """
     n, c, h, w = x.shape
-    block = min(n, max(1, BLOCK_BYTES // max(1, x[:1].nbytes)))  # samples per block
+    block = max(1, min(n, BLOCK_BYTES // max(1, x[:1].nbytes)))  # samples per block
     compute_y = y is None
     if compute_y:
         y = np.empty((n, c, h // 2, w // 2), dtype=x.dtype)
