@@ -24,5 +24,5 @@ c.OverwriteCells.add_missing_cells = True
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "backprop_kit.instructor.feedback.HideHiddenTests",
+    "backprop_course.feedback.HideHiddenTests",
 ]

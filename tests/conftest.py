@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-from backprop_kit.instructor import Course, course_config, list_assignments
+from backprop_course import Course, course_config, list_assignments
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 RELEASE = REPO / "notebooks"
 ASSIGNMENTS = list_assignments(SOLUTIONS)
 # Test files whose tests are parametrized by assignment and may run on different workers.
-SPLIT_BY_ASSIGNMENT = {"tests/test_nbgrader_pipeline.py"}
+SPLIT_BY_ASSIGNMENT = {"tests/notebooks/test_nbgrader_pipeline.py"}
 
 # One BLAS thread for the tests and for every kernel they start: the matrices here are small,
 # and with one pytest-xdist worker per core, two threads per worker fight over the cores (a

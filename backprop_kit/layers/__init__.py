@@ -6,7 +6,7 @@ Layers (``forward(x) -> y``, ``backward(dy) -> dx``, ``params``, ``grads``, ``ca
 layers and :class:`Residual` to add a skip connection around one. For images (N, C, H, W):
 :class:`Conv2D`, :class:`MaxPool2D`, :class:`AvgPool2D` and :class:`Flatten` (to (N, D)); the
 pure functions behind them are in ``conv`` and ``pooling``, their naive loop versions in
-``reference_loops``. For sequences (N, T, D): :class:`RNN` (tanh), :class:`LSTM`,
+``naive``. For sequences (N, T, D): :class:`RNN` (tanh), :class:`LSTM`,
 :class:`Embedding` (token ids to vectors) and :class:`TemporalLinear` (the same affine map at
 every step).
 

@@ -28,7 +28,7 @@ How the code makes this fast (numpy only, no loop over windows):
   product per sample (a single ``np.matmul`` call over a stack of BLAS products), because
   that writes y straight into (N, F, Ho, Wo) order, with no transposing copy of the output.
 
-The naive seven-loop version is in ``reference_loops``.
+The naive seven-loop version is in ``naive``.
 
 Public functions (the notebooks call them to compare with their own code):
 

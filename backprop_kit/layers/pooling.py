@@ -45,7 +45,7 @@ Public functions (the notebooks call them to compare with their own code):
 - ``avgpool2d_backward(dy, x_shape, kernel_size=2, stride=None) -> dx``
 
 ``kernel_size`` and ``stride`` are ints or (height, width) pairs; ``stride=None`` means the
-kernel size. The loop versions, one window at a time, are in ``reference_loops``.
+kernel size. The loop versions, one window at a time, are in ``naive``.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ BLOCK_BYTES = 1 << 20
 """Bytes of x in one block of samples of the 2x2/2 routing (at least one sample).
 
 A block and its temporaries stay in a core's L2 cache (1 MiB on the machines measured), so
-that x comes from memory once, not once per comparison; see ``python -m backprop_kit.bench
+that x comes from memory once, not once per comparison; see ``python -m benchmarks
 --cases pool`` for the effect.
 """
 

@@ -1,0 +1,96 @@
+"""Instructor commands, run from the course repository's root.
+
+    backprop-course grade ASSIGNMENT [--students a,b] [--workers N]
+        [--timeout-per-notebook S] [--memory-limit-gb G] [--db-url URL]
+        [--report out.csv [--force]]
+    backprop-course check ASSIGNMENT
+
+``grade`` autogrades every submission in ``submitted/*/ASSIGNMENT`` with nbgrader (each student
+in its own process, N at a time), scores a run that crashed or timed out 0, flags suspicious
+code, then prints a per-exercise table and optionally writes it as CSV. ``check`` grades the
+reference solution and the blank release in a temporary course: a pre-release sanity check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from backprop_course.course import Course, course_config
+from backprop_course.grade_class import (
+    DEFAULT_MEMORY_BYTES,
+    DEFAULT_NOTEBOOK_SECONDS,
+    grade_class,
+)
+from backprop_course.release_check import check_release, release_problems
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backprop-course",
+                                     description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade = commands.add_parser("grade", help="autograde a class and report per exercise")
+    check = commands.add_parser("check", help="grade the reference solution and the blank "
+                                "release in a temporary course")
+    for command in (grade, check):
+        command.add_argument("assignment")
+        command.add_argument("--course-dir", type=Path, default=Path("."),
+                             help="the folder holding nbgrader_config.py (default: .)")
+        command.add_argument("--workers", type=_positive_int, default=1,
+                             help="students graded at the same time (default 1)")
+        command.add_argument("--timeout-per-notebook", type=float,
+                             default=DEFAULT_NOTEBOOK_SECONDS, metavar="S",
+                             help="wall-clock seconds per notebook; a run over it is killed "
+                                  f"and scores 0 (default {DEFAULT_NOTEBOOK_SECONDS:g})")
+        command.add_argument("--memory-limit-gb", type=float,
+                             default=DEFAULT_MEMORY_BYTES / 2**30, metavar="G",
+                             help="address-space cap per worker and its kernel (default "
+                                  f"{DEFAULT_MEMORY_BYTES / 2**30:g})")
+    grade.add_argument("--students", type=lambda text: [s for s in text.split(",") if s],
+                       help="comma-separated student ids (default: every submission)")
+    grade.add_argument("--db-url", help="SQLAlchemy URL of the gradebook, e.g. "
+                                        "postgresql://user@host/db (default: gradebook.db)")
+    grade.add_argument("--report", type=Path, metavar="CSV", help="also write the table here")
+    grade.add_argument("--force", action="store_true", help="replace an existing --report file")
+    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a command; returns the exit status (0 ok, 1 a failed check, 2 bad usage)."""
+    args = build_parser().parse_args(argv)
+    limits = {"workers": args.workers, "timeout_per_notebook": args.timeout_per_notebook,
+              "memory_bytes": int(args.memory_limit_gb * 2**30)}
+    try:
+        if args.command == "check":
+            report = check_release(args.course_dir, args.assignment, **limits)
+            print(report.format_text())
+            problems = release_problems(report)
+            print("\n".join(problems) if problems else f"{args.assignment}: release OK")
+            return 1 if problems else 0
+        if args.report is not None and args.report.exists() and not args.force:
+            raise FileExistsError(f"{args.report} exists; pass --force to replace it")
+        course = Course(args.course_dir.resolve(), course_config(
+            args.course_dir.resolve(), db_url=args.db_url))
+        report = grade_class(course, args.assignment, students=args.students,
+                             progress=not args.no_progress, **limits)
+    except (FileNotFoundError, FileExistsError, LookupError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(report.format_text())
+    if args.report is not None:
+        report.write_csv(args.report)
+        print(f"report written to {args.report}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Rubric: partial credit per part, failures recorded in one line, tampering zeroes it all."""
+
+import numpy as np
+import pytest
+
+from backprop_grading import (
+    GradingFailure,
+    Rubric,
+    TamperingDetected,
+    call,
+    check,
+    check_close,
+    check_shape,
+)
+
+OUT = np.arange(12.0).reshape(4, 3)
+
+
+def student_stub(x):
+    raise NotImplementedError()
+
+
+def test_all_parts_passing_earn_every_point_as_an_int(capfd):
+    rubric = Rubric()
+    with rubric.part(1, "output shape"):
+        check_shape(OUT, (4, 3), "out")
+    with rubric.part(2, "values"):
+        check_close(OUT, np.arange(12.0).reshape(4, 3), name="out")
+    score = rubric.score()
+    assert (score, type(score)) == (3, int)
+    assert capfd.readouterr() == ("3/3 points: [ok] output shape (1)  [ok] values (2)\n", "")
+
+
+def test_a_failed_part_loses_only_its_points_and_says_why(capfd):
+    rubric = Rubric()
+    with rubric.part(1, "output shape"):
+        check_shape(OUT, (4, 3), "out")
+    with rubric.part(2, "values"):
+        check_close(OUT + 1.0, OUT, "add the bias once", name="out")
+    with rubric.part(3, "no NaN"):
+        check(True, "unreachable")
+    assert rubric.score() == 4
+    out, err = capfd.readouterr()
+    assert err == ""
+    assert out == ("4/6 points: [ok] output shape (1)  [FAILED] values (2): out is wrong at 12 "
+                   "of 12 entries (100%); the worst is at index (0, 0): expected 0, got 1. add "
+                   "the bias once  [ok] no NaN (3)\n")
+
+
+def test_fractional_points_add_up_as_floats():
+    rubric = Rubric()
+    for points, ok in [(0.5, True), (1.25, False), (0.25, True)]:
+        with rubric.part(points, f"part worth {points}"):
+            check(ok, "failed on purpose")
+    score = rubric.score()
+    assert (score, type(score)) == (0.75, float)
+
+
+def test_errors_from_student_code_are_failed_parts_with_a_one_line_message(capfd):
+    rubric = Rubric()
+    with rubric.part(1, "runs"):
+        call(student_stub, OUT)
+    with rubric.part(1, "types"):
+        call(lambda x: x + "1", OUT)
+    with rubric.part(1, "still graded"):
+        check(True, "")
+    assert rubric.score() == 1
+    out = capfd.readouterr().out
+    line = student_stub.__code__.co_firstlineno + 1
+    assert f"[FAILED] runs (1): NotImplementedError (raised in student_stub, line {line})" in out
+    assert "[FAILED] types (1): UFuncTypeError: " in out
+    assert out.count("\n") == 1
+
+
+def test_a_multi_line_failure_message_is_shown_on_one_line():
+    rubric = Rubric()
+    with rubric.part(2, "values"):
+        raise GradingFailure("first line\n  hint on the second line")
+    assert rubric.results[0].failure == "first line hint on the second line"
+
+
+def test_tampering_in_a_part_propagates_and_zeroes_the_whole_rubric():
+    rubric = Rubric()
+    with rubric.part(1, "shape"):
+        check(True, "")
+    with pytest.raises(TamperingDetected):
+        with rubric.part(2, "values"):
+            raise TamperingDetected("Tampering detected: np.allclose was replaced")
+    with rubric.part(1, "later part"):  # even if the cell went on somehow
+        check(True, "")
+    with pytest.raises(TamperingDetected, match="np.allclose was replaced"):
+        rubric.score()
+
+
+def test_score_verifies_integrity_itself(monkeypatch):
+    rubric = Rubric()
+    with rubric.part(3, "values"):
+        check(True, "")
+    monkeypatch.setattr(np.testing, "assert_allclose", lambda *a, **k: None)
+    with pytest.raises(TamperingDetected, match="np.testing.assert_allclose was replaced"):
+        rubric.score()
+
+
+def test_keyboard_interrupt_is_not_swallowed():
+    rubric = Rubric()
+    with pytest.raises(KeyboardInterrupt):
+        with rubric.part(1, "interrupted"):
+            raise KeyboardInterrupt
+    assert rubric.results == []
+
+
+@pytest.mark.parametrize("points", [0, -1, True, "2", float("nan")])
+def test_part_points_must_be_a_positive_number(points):
+    with pytest.raises(ValueError, match="rubric part points must be a positive number"):
+        Rubric().part(points, "x")
+
+
+def test_misuse_is_refused_clearly():
+    rubric = Rubric()
+    with pytest.raises(ValueError, match="needs at least one completed rubric.part"):
+        rubric.score()
+    with pytest.raises(RuntimeError, match="rubric parts cannot be nested: 'inner' was opened "
+                                           "inside 'outer'"):
+        with rubric.part(1, "outer"), rubric.part(1, "inner"):
+            pass

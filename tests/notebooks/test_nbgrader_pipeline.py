@@ -1,0 +1,68 @@
+"""The whole nbgrader pipeline on simulated students, for every assignment.
+
+generate -> submit -> autograde -> feedback, in a temporary course built from solutions/:
+the reference solution scores full marks, the untouched release scores 0 without crashing,
+a submission with one exercise left undone scores partial marks, and feedback exists for each.
+"""
+
+import nbformat
+import pytest
+from conftest import ASSIGNMENTS
+
+from backprop_course import reference_submission, submit_notebook
+
+STUDENTS = ("reference", "untouched", "one_undone")
+
+
+def _answer_cells(nb):
+    return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def graded_course(request, make_course):
+    assignment = request.param
+    course = make_course(assignment)
+    course.generate(assignment)
+    source = nbformat.read(course.path("source", assignment) / f"{assignment}.ipynb", as_version=4)
+    release_path = course.path("release", assignment) / f"{assignment}.ipynb"
+    release = nbformat.read(release_path, as_version=4)
+    reference = reference_submission(source, release)
+    one_undone = reference_submission(source, release)
+    first_answer = _answer_cells(one_undone)[0]
+    first_id = first_answer.metadata.nbgrader.grade_id
+    first_answer.source = next(c.source for c in _answer_cells(release)
+                               if c.metadata.nbgrader.grade_id == first_id)
+    for student, nb in zip(STUDENTS, (reference, release, one_undone), strict=True):
+        submit_notebook(course.path("submitted", assignment, student), nb, assignment)
+        result = course.autograde(assignment, student)
+        assert result["success"], f"autograde crashed for {student}:\n{result.get('error')}"
+        course.feedback(assignment, student)
+    return course, assignment
+
+
+def test_reference_solution_gets_full_marks(graded_course):
+    course, assignment = graded_course
+    score, max_score = course.total_score(assignment, "reference")
+    assert max_score > 0
+    lost = {k: v for k, v in course.scores(assignment, "reference").items() if not v}
+    assert score == max_score, f"reference lost points in {lost}"
+
+
+def test_untouched_release_gets_zero(graded_course):
+    course, assignment = graded_course
+    score, max_score = course.total_score(assignment, "untouched")
+    assert (score, max_score > 0) == (0, True)
+
+
+def test_one_exercise_undone_gets_partial_marks(graded_course):
+    course, assignment = graded_course
+    score, max_score = course.total_score(assignment, "one_undone")
+    reference, _ = course.total_score(assignment, "reference")
+    assert 0 < score < max_score == reference
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_feedback_is_generated(graded_course, student):
+    course, assignment = graded_course
+    html = course.path("feedback", assignment, student) / f"{assignment}.html"
+    assert html.is_file() and html.stat().st_size > 1000, f"no feedback at {html}"
