@@ -14,6 +14,20 @@ Two experiments on the digits:
   halves the second moment, so a layer keeps it when (1/2) n Var[w] = 1. Xavier's
   Var[w] = 1/n (square layers) loses a factor 1/sqrt(2) of the standard deviation per layer;
   their 30-layer network does not learn with it and does with Var[w] = 2/n.
+
+Pass criteria, asserted by ``tests/experiments/test_experiments_init_statistics.py``
+(:func:`layer_statistics`: five tanh layers of 256 on the training digits, seeds 0-4;
+:func:`train_deep_relu`: 30 ReLU layers of 128, seeds 0-2):
+
+- Glorot & Bengio, standard init: std(dL/ds_1) / std(dL/ds_5) below 0.15, std(h_5) / std(h_1)
+  below 0.2, std(dL/dW_1) / std(dL/dW_5) in [0.8, 1.25], mean Jacobian singular value in
+  [0.4, 0.6] (paper: about 0.5);
+- normalized init: the back-propagated ratio above 0.4, the activation ratio above 0.5, the
+  mean singular value in [0.65, 0.9] (paper: about 0.8);
+- He et al., at initialisation (seeds 0-4): the last ReLU layer's output std over the first's
+  within a factor 3 of 2**-14.5 (and below 1e-3) with ``"xavier"``, in [0.25, 4] with
+  ``"he"``; after 300 SGD steps the mean loss of the last 50 is below 2.1 with ``"he"`` and
+  within 0.01 of ln 10 (chance) with ``"xavier"``.
 """
 
 from __future__ import annotations
@@ -29,7 +43,7 @@ from backprop_kit.layers._validate import (
     check_float_array,
     check_labels,
     check_positive_int,
-    check_shape,
+    require_shape,
 )
 from backprop_kit.optim import SGD
 
@@ -57,7 +71,7 @@ FINAL_LOSS_STEPS = 50
 
 
 def _check_data(X: np.ndarray, y: np.ndarray, where: str) -> None:
-    check_shape(check_float_array(X, "X", where), ("N", "n_inputs"), "X", where)
+    require_shape(check_float_array(X, "X", where), ("N", "n_inputs"), "X", where)
     check_labels(y, len(X), N_CLASSES, where)
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from backprop_kit.layers.base import walk_layers
+
 __all__ = ["CallCounter", "MacCounter", "linear_macs", "stack_macs"]
 
 # numpy functions that multiply matrices without going through np.matmul: MacCounter refuses
@@ -68,7 +70,8 @@ def stack_macs(layers: Iterable[Any], n: int) -> tuple[int, int]:
 
     Every layer with ``in_features`` and ``out_features`` (a ``Linear``) adds
     :func:`linear_macs`; elementwise layers (ReLU, Tanh, Dropout, ...) do no matrix product and
-    add nothing; a nested ``Sequential`` is counted through its ``layers``.
+    add nothing; layers inside others (a ``Sequential``, a ``Residual``'s block) are counted
+    once each (:func:`~backprop_kit.layers.base.walk_layers`).
 
     Parameters
     ----------
@@ -83,18 +86,14 @@ def stack_macs(layers: Iterable[Any], n: int) -> tuple[int, int]:
         ``(forward, backward)`` multiply-adds of the whole stack.
     """
     forward = backward = 0
-    for layer in getattr(layers, "layers", layers):
-        if hasattr(layer, "layers"):
-            inner = stack_macs(layer, n)
-        elif hasattr(layer, "in_features") and hasattr(layer, "out_features"):
-            inner = linear_macs(
+    for layer in walk_layers(getattr(layers, "layers", layers)):
+        if hasattr(layer, "in_features") and hasattr(layer, "out_features"):
+            layer_forward, layer_backward = linear_macs(
                 n, layer.in_features, layer.out_features,
                 input_grad=getattr(layer, "input_grad", True),
             )
-        else:
-            continue
-        forward += inner[0]
-        backward += inner[1]
+            forward += layer_forward
+            backward += layer_backward
     return forward, backward
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop_kit.layers.base import Layer
+from backprop_kit.layers.base import Layer, walk_layers
 from backprop_kit.layers.sequential import Sequential
 
 __all__ = ["CheckpointCache", "CheckpointedSequential"]
@@ -35,27 +35,23 @@ class CheckpointCache:
         The input of every segment, in forward order (the first is the model's input x).
     random_states : list
         For every segment, the state of each random generator its layers draw from (Dropout's
-        ``rng``) just before the segment's forward, so that recomputing it draws the same masks.
+        ``rng``, at any depth) just before the segment's forward, so that recomputing it draws
+        the same masks.
     """
 
     segment_inputs: list[np.ndarray]
     random_states: list[RandomStates]
 
 
-def _generators(layers: list[Any]) -> list[np.random.Generator]:
-    """The distinct random generators stored on these layers or on layers inside them."""
-    found: dict[int, np.random.Generator] = {}
-    for layer in layers:
-        for value in vars(layer).values():
-            if isinstance(value, np.random.Generator):
-                found[id(value)] = value
-        for generator in _generators(list(getattr(layer, "layers", []))):
-            found[id(generator)] = generator
-    return list(found.values())
-
-
-def _states(generators: list[np.random.Generator]) -> RandomStates:
-    return [(generator, generator.bit_generator.state) for generator in generators]
+def _random_states(layers: list[Layer]) -> RandomStates:
+    """The state of every distinct random generator held by these layers, at any depth."""
+    generators = {
+        id(value): value
+        for layer in walk_layers(layers)
+        for value in vars(layer).values()
+        if isinstance(value, np.random.Generator)
+    }
+    return [(generator, generator.bit_generator.state) for generator in generators.values()]
 
 
 def _restore(states: RandomStates) -> None:
@@ -63,11 +59,29 @@ def _restore(states: RandomStates) -> None:
         generator.bit_generator.state = state
 
 
-def _free_caches(layers: list[Any]) -> None:
-    """Drop the caches of these layers and of the layers inside them."""
-    for layer in layers:
+def _free_caches(layers: list[Layer]) -> None:
+    """Drop the caches of these layers and of every layer inside them."""
+    for layer in walk_layers(layers):
         layer.cache = None
-        _free_caches(list(getattr(layer, "layers", [])))
+
+
+def _recompute(segment: list[Layer], x: np.ndarray, random_states: RandomStates) -> None:
+    """Run a segment's forward again, exactly as the first time, to refill its caches.
+
+    The generators go back to where they were before the first run (so the same masks are
+    drawn), and the buffers (BatchNorm's running statistics) are put back after the run to
+    where the first run left them: the recomputation changes nothing but the caches.
+    """
+    _restore(random_states)
+    buffers = [
+        (buffer, buffer.copy())
+        for layer in walk_layers(segment)
+        for buffer in getattr(layer, "buffers", {}).values()
+    ]
+    for layer in segment:
+        x = layer.forward(x)
+    for buffer, value in buffers:
+        buffer[...] = value
 
 
 class CheckpointedSequential(Sequential):
@@ -81,9 +95,12 @@ class CheckpointedSequential(Sequential):
               segment, whose caches were kept), run its layers' backward in reverse, drop its
               caches
 
-    Random layers (Dropout in training mode) draw the same masks when recomputed: the state
-    of their generators is saved before each segment and put back for the recomputation, and
-    after the backward it is where the forward left it. The backward drops everything; call
+    A recomputation repeats the forward exactly and leaves no other trace, for layers at any
+    depth (inside a Residual or a nested Sequential too): random layers (Dropout in training
+    mode) draw the same masks, because the state of their generators is saved before each
+    segment and put back for the recomputation (after the backward it is where the forward
+    left it); and the buffers (BatchNorm's running statistics) are restored after it, so they
+    are updated once per forward, as by Sequential. The backward drops every cache; call
     forward again before the next backward.
 
     Parameters
@@ -148,7 +165,7 @@ class CheckpointedSequential(Sequential):
         states: list[RandomStates] = []
         for index, segment in enumerate(segments):
             inputs.append(x)
-            states.append(_states(_generators(segment)))
+            states.append(_random_states(segment))
             for layer in segment:
                 x = layer.forward(x)
             if index < len(segments) - 1:
@@ -171,15 +188,12 @@ class CheckpointedSequential(Sequential):
         """
         cache = self._cached()
         segments = self.segments
-        after_forward = _states(_generators(self.layers))
+        after_forward = _random_states(self.layers)
         self.recomputed_forwards = 0
         for index in reversed(range(len(segments))):
             segment = segments[index]
             if index < len(segments) - 1:
-                _restore(cache.random_states[index])
-                h = cache.segment_inputs[index]
-                for layer in segment:
-                    h = layer.forward(h)
+                _recompute(segment, cache.segment_inputs[index], cache.random_states[index])
                 self.recomputed_forwards += len(segment)
             for layer in reversed(segment):
                 dy = layer.backward(dy)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from backprop_kit.layers.base import inner_layers, walk_layers
+
 __all__ = [
     "CacheMonitor",
     "cache_arrays",
@@ -87,25 +89,21 @@ def nbytes_held(*values: Any) -> int:
 
 
 def _walk(model: Any) -> list[Any]:
-    """The model itself, then every layer inside it (through ``.layers``), depth first.
+    """The model itself, then every layer inside it (Sequential's layers, Residual's block...).
 
     A list or tuple stands for its members (so a list of segments, each a list, works too).
     """
-    found, pending = [], [model]
-    while pending:
-        item = pending.pop()
+    def members(item: Any) -> list[Any]:
         if isinstance(item, list | tuple):
-            pending.extend(reversed(item))
-        else:
-            found.append(item)
-            pending.extend(reversed(list(getattr(item, "layers", []))))
-    return found
+            return [member for inner in item for member in members(inner)]
+        return [item]
+
+    return walk_layers(members(model))
 
 
 def _leaves(model: Any) -> list[Any]:
-    """The layers that do the work: those without inner ``.layers``, each once, in order."""
-    seen = {id(layer): layer for layer in _walk(model) if not hasattr(layer, "layers")}
-    return list(seen.values())
+    """The layers that do the work: those that hold no other layer, each once, in order."""
+    return [layer for layer in _walk(model) if not inner_layers(layer)]
 
 
 def cached_bytes_per_layer(model: Any) -> list[int]:
@@ -171,7 +169,8 @@ class CacheMonitor:
     Parameters
     ----------
     model : layer, Sequential or list of layers
-        What to watch; nested containers are walked through their ``layers``.
+        What to watch; nested containers are walked through the layers they hold
+        (:func:`~backprop_kit.layers.base.walk_layers`).
     extra : object, optional
         A cache value that lives outside the model (e.g. the list of saved segment inputs a
         checkpointing function keeps); it is read again at every sample, so a list that grows

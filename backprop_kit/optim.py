@@ -189,13 +189,15 @@ class Adam(Optimizer):
 
     def _update(self, index, param, grad, scratch):
         m, v = self.first_moments[index], self.second_moments[index]
-        # m += (1 - beta1) * (grad - m)  is  m = beta1 * m + (1 - beta1) * grad, in place
-        np.subtract(grad, m, out=scratch)
-        scratch *= 1 - self.beta1
+        # m = beta1 * m + (1 - beta1) * grad, in place. Not m += (1 - beta1) * (grad - m):
+        # with beta1 = 0 that form computes m + (grad - m), which loses a small grad next to
+        # a large m (and v = 0 exactly for beta2 = 0, then the step divides by eps).
+        m *= self.beta1
+        np.multiply(grad, 1 - self.beta1, out=scratch)
         m += scratch
-        # v += (1 - beta2) * (grad**2 - v)
+        # v = beta2 * v + (1 - beta2) * grad**2
+        v *= self.beta2
         np.multiply(grad, grad, out=scratch)
-        scratch -= v
         scratch *= 1 - self.beta2
         v += scratch
         # lr * m_hat / (sqrt(v_hat) + eps) = (lr / c1) * m / (sqrt(v) / sqrt(c2) + eps)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from backprop_kit.layers._validate import check_float_array, check_positive_int, check_shape
+from backprop_kit.layers._validate import check_float_array, check_positive_int, require_shape
 
 __all__ = [
     "CORPUS_TOPICS",
@@ -381,9 +381,9 @@ def truncated_bptt(
         summed over the windows; ``layer.last_state`` the state after step T-1.
     """
     check_float_array(x, "x", "truncated_bptt")
-    check_shape(x, ("N", "T", "D"), "x", "truncated_bptt")
+    require_shape(x, ("N", "T", "D"), "x", "truncated_bptt")
     check_float_array(dh, "dh", "truncated_bptt")
-    check_shape(dh, (*x.shape[:2], "H"), "dh", "truncated_bptt")
+    require_shape(dh, (*x.shape[:2], "H"), "dh", "truncated_bptt")
     steps = x.shape[1]
     summed = {name: np.zeros_like(grad) for name, grad in layer.grads.items()}
     dx = np.empty_like(x)

@@ -28,7 +28,9 @@ Adding a case module (say ``attention``) takes one file and one line:
    and optionally ``naive(dtype) -> step`` and ``torch(torch_module, dtype) -> step``, plus its
    targets (``torch_targets={"float32": 0.9}`` for kit/torch at 1 thread, ``min_speedup=200``
    for naive/kit). A builder does the setup (seeded data, layers) and returns a function of no
-   arguments that runs one forward+backward; only that function is timed. Never import torch
+   arguments that runs one forward+backward; only that function is timed
+   (``core.layer_step`` and ``core.autograd_step`` make the usual ones; a builder that needs
+   the shape is a module-level function bound with ``functools.partial``). Never import torch
    at module level: use the module passed to the torch builder. With ``quick=True`` return
    tiny shapes and no targets (the smoke test runs them). See ``pool.py`` for a short
    example; a case whose step takes about a second (naive loops) sets ``slow=True``;

@@ -10,13 +10,14 @@ second even then), float64, 1 thread.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from types import ModuleType
 
 import numpy as np
 
 from backprop_kit.layers.conv import Conv2D
 from backprop_kit.layers.naive import conv2d_backward_loops, conv2d_forward_loops
-from benchmarks.core import Case, Step
+from benchmarks.core import Case, Step, autograd_step, layer_step
 
 __all__ = ["ConvShape", "cases"]
 
@@ -69,48 +70,32 @@ def _data(shape: ConvShape, dtype: np.dtype) -> tuple[Conv2D, np.ndarray, np.nda
     return layer, x, dy
 
 
-def _kit(shape: ConvShape):
-    def build(dtype: np.dtype) -> Step:
-        layer, x, dy = _data(shape, dtype)
-
-        def step() -> None:
-            layer.forward(x)
-            layer.backward(dy)
-
-        return step
-
-    return build
+def _kit(shape: ConvShape, dtype: np.dtype) -> Step:
+    return layer_step(*_data(shape, dtype))
 
 
-def _naive(shape: ConvShape):
-    def build(dtype: np.dtype) -> Step:
-        layer, x, dy = _data(shape, dtype)
-        weights, bias = layer.params["W"], layer.params["b"]
+def _naive(shape: ConvShape, dtype: np.dtype) -> Step:
+    layer, x, dy = _data(shape, dtype)
+    weights, bias = layer.params["W"], layer.params["b"]
 
-        def step() -> None:
-            conv2d_forward_loops(x, weights, bias, 1, shape.padding)
-            conv2d_backward_loops(dy, x, weights, 1, shape.padding)
+    def step() -> None:
+        conv2d_forward_loops(x, weights, bias, 1, shape.padding)
+        conv2d_backward_loops(dy, x, weights, 1, shape.padding)
 
-        return step
-
-    return build
+    return step
 
 
-def _torch(shape: ConvShape):
-    def build(torch: ModuleType, dtype: np.dtype) -> Step:
-        layer, x, dy = _data(shape, dtype)
-        xt = torch.from_numpy(x).requires_grad_(True)
-        wt = torch.from_numpy(layer.params["W"]).requires_grad_(True)
-        bt = torch.from_numpy(layer.params["b"]).requires_grad_(True)
-        dyt = torch.from_numpy(dy)
-
-        def step() -> None:
-            y = torch.nn.functional.conv2d(xt, wt, bt, padding=shape.padding)
-            torch.autograd.grad(y, (xt, wt, bt), dyt)
-
-        return step
-
-    return build
+def _torch(shape: ConvShape, torch: ModuleType, dtype: np.dtype) -> Step:
+    layer, x, dy = _data(shape, dtype)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    wt = torch.from_numpy(layer.params["W"]).requires_grad_(True)
+    bt = torch.from_numpy(layer.params["b"]).requires_grad_(True)
+    return autograd_step(
+        torch,
+        lambda: torch.nn.functional.conv2d(xt, wt, bt, padding=shape.padding),
+        (xt, wt, bt),
+        torch.from_numpy(dy),
+    )
 
 
 def cases(quick: bool) -> list[Case]:
@@ -129,8 +114,8 @@ def cases(quick: bool) -> list[Case]:
     against_torch = [
         Case(
             name=f"conv ({key}) {shape}",
-            kit=_kit(shape),
-            torch=_torch(shape),
+            kit=partial(_kit, shape),
+            torch=partial(_torch, shape),
             torch_targets={} if quick else TARGETS[key],
         )
         for key, shape in shapes.items()
@@ -138,8 +123,8 @@ def cases(quick: bool) -> list[Case]:
     against_loops = [
         Case(
             name=f"conv ({key}) {replace(shape, n=1)} vs loops",
-            kit=_kit(replace(shape, n=1)),
-            naive=_naive(replace(shape, n=1)),
+            kit=partial(_kit, replace(shape, n=1)),
+            naive=partial(_naive, replace(shape, n=1)),
             min_speedup=None if quick else 200,
             dtypes=("float64",),
             threads=(1,),

@@ -41,8 +41,10 @@ __all__ = [
     "Row",
     "Settings",
     "Step",
+    "autograd_step",
     "environment_lines",
     "format_table",
+    "layer_step",
     "load_cases",
     "load_torch",
     "measure",
@@ -53,6 +55,40 @@ __all__ = [
 
 Step = Callable[[], object]
 """One run of the computation being timed (a forward and a backward, a training step)."""
+
+
+def layer_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Step:
+    """The step of one kit layer: ``layer.forward(x)``, then ``layer.backward(dy)``."""
+
+    def step() -> None:
+        layer.forward(x)
+        layer.backward(dy)
+
+    return step
+
+
+def autograd_step(
+    torch: ModuleType, forward: Callable[[], Any], inputs: Sequence[Any], dy: Any
+) -> Step:
+    """The step of a torch computation: ``forward()``, then the gradients of ``inputs``.
+
+    Parameters
+    ----------
+    torch : module
+        PyTorch.
+    forward : callable
+        Computes the output tensor from tensors it closes over.
+    inputs : sequence of tensors
+        Those whose gradients are computed (they require grad).
+    dy : tensor
+        The upstream gradient, the output's shape.
+    """
+
+    def step() -> None:
+        torch.autograd.grad(forward(), inputs, dy)
+
+    return step
+
 
 IMPLEMENTATIONS = ("kit", "naive", "torch")
 """The implementations a case can have, in the order of the table's columns."""

@@ -8,6 +8,7 @@ the same network the way a PyTorch user writes it: ``nn.Sequential``, ``cross_en
 
 from __future__ import annotations
 
+from functools import partial
 from types import ModuleType
 
 import numpy as np
@@ -31,48 +32,42 @@ def _data(
     return x, labels
 
 
-def _kit(widths: tuple[int, ...], batch: int):
-    def build(dtype: np.dtype) -> Step:
-        rng = np.random.default_rng(1)
-        layers = []
-        for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-            layers.append(Linear(fan_in, fan_out, rng=rng, dtype=dtype, input_grad=index > 0))
-            layers.append(ReLU())
-        model = Sequential(*layers[:-1])  # no ReLU after the output layer
-        loss = SoftmaxCrossEntropy()
-        optimizer = SGD(model.parameters(), lr=LEARNING_RATE)
-        x, labels = _data(widths, batch, dtype)
+def _kit(widths: tuple[int, ...], batch: int, dtype: np.dtype) -> Step:
+    rng = np.random.default_rng(1)
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        layers.append(Linear(fan_in, fan_out, rng=rng, dtype=dtype, input_grad=index > 0))
+        layers.append(ReLU())
+    model = Sequential(*layers[:-1])  # no ReLU after the output layer
+    loss = SoftmaxCrossEntropy()
+    optimizer = SGD(model.parameters(), lr=LEARNING_RATE)
+    x, labels = _data(widths, batch, dtype)
 
-        def step() -> None:
-            loss.forward(model.forward(x), labels)
-            model.backward(loss.backward())
-            optimizer.step()
+    def step() -> None:
+        loss.forward(model.forward(x), labels)
+        model.backward(loss.backward())
+        optimizer.step()
 
-        return step
-
-    return build
+    return step
 
 
-def _torch(widths: tuple[int, ...], batch: int):
-    def build(torch: ModuleType, dtype: np.dtype) -> Step:
-        torch.manual_seed(1)
-        nn = torch.nn
-        layers: list = []
-        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-        model = nn.Sequential(*layers[:-1]).to(getattr(torch, np.dtype(dtype).name))
-        optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
-        x, labels = _data(widths, batch, dtype)
-        xt, labels_t = torch.from_numpy(x), torch.from_numpy(labels)
+def _torch(widths: tuple[int, ...], batch: int, torch: ModuleType, dtype: np.dtype) -> Step:
+    torch.manual_seed(1)
+    nn = torch.nn
+    layers: list = []
+    for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1]).to(getattr(torch, np.dtype(dtype).name))
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    x, labels = _data(widths, batch, dtype)
+    xt, labels_t = torch.from_numpy(x), torch.from_numpy(labels)
 
-        def step() -> None:
-            optimizer.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(xt), labels_t).backward()
-            optimizer.step()
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(xt), labels_t).backward()
+        optimizer.step()
 
-        return step
-
-    return build
+    return step
 
 
 def cases(quick: bool) -> list[Case]:
@@ -92,8 +87,8 @@ def cases(quick: bool) -> list[Case]:
     return [
         Case(
             name=f"MLP step {label} N{batch}",
-            kit=_kit(widths, batch),
-            torch=_torch(widths, batch),
+            kit=partial(_kit, widths, batch),
+            torch=partial(_torch, widths, batch),
             torch_targets={} if quick else {"float32": 0.9, "float64": 0.9},
         )
     ]

@@ -8,13 +8,14 @@ breaks them, happen as in a network.
 
 from __future__ import annotations
 
+from functools import partial
 from types import ModuleType
 
 import numpy as np
 
 from backprop_kit.layers.naive import maxpool2d_backward_loops, maxpool2d_forward_loops
 from backprop_kit.layers.pooling import MaxPool2D
-from benchmarks.core import Case, Step
+from benchmarks.core import Case, Step, autograd_step, layer_step
 
 __all__ = ["cases"]
 
@@ -30,45 +31,26 @@ def _data(shape: tuple[int, int, int, int], dtype: np.dtype) -> tuple[np.ndarray
     return x, dy
 
 
-def _kit(shape: tuple[int, int, int, int]):
-    def build(dtype: np.dtype) -> Step:
-        x, dy = _data(shape, dtype)
-        layer = MaxPool2D(KERNEL)
-
-        def step() -> None:
-            layer.forward(x)
-            layer.backward(dy)
-
-        return step
-
-    return build
+def _kit(shape: tuple[int, int, int, int], dtype: np.dtype) -> Step:
+    return layer_step(MaxPool2D(KERNEL), *_data(shape, dtype))
 
 
-def _naive(shape: tuple[int, int, int, int]):
-    def build(dtype: np.dtype) -> Step:
-        x, dy = _data(shape, dtype)
+def _naive(shape: tuple[int, int, int, int], dtype: np.dtype) -> Step:
+    x, dy = _data(shape, dtype)
 
-        def step() -> None:
-            maxpool2d_forward_loops(x, KERNEL)
-            maxpool2d_backward_loops(dy, x, KERNEL)
+    def step() -> None:
+        maxpool2d_forward_loops(x, KERNEL)
+        maxpool2d_backward_loops(dy, x, KERNEL)
 
-        return step
-
-    return build
+    return step
 
 
-def _torch(shape: tuple[int, int, int, int]):
-    def build(torch: ModuleType, dtype: np.dtype) -> Step:
-        x, dy = _data(shape, dtype)
-        xt, dyt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
-
-        def step() -> None:
-            y = torch.nn.functional.max_pool2d(xt, KERNEL)
-            torch.autograd.grad(y, (xt,), dyt)
-
-        return step
-
-    return build
+def _torch(shape: tuple[int, int, int, int], torch: ModuleType, dtype: np.dtype) -> Step:
+    x, dy = _data(shape, dtype)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    return autograd_step(
+        torch, lambda: torch.nn.functional.max_pool2d(xt, KERNEL), (xt,), torch.from_numpy(dy)
+    )
 
 
 def _label(shape: tuple[int, int, int, int]) -> str:
@@ -92,14 +74,14 @@ def cases(quick: bool) -> list[Case]:
     return [
         Case(
             name=_label(shape),
-            kit=_kit(shape),
-            torch=_torch(shape),
+            kit=partial(_kit, shape),
+            torch=partial(_torch, shape),
             torch_targets={} if quick else {"float32": 0.4, "float64": 0.8},
         ),
         Case(
             name=_label(shape) + " vs loops",
-            kit=_kit(shape),
-            naive=_naive(shape),
+            kit=partial(_kit, shape),
+            naive=partial(_naive, shape),
             min_speedup=None if quick else 200,
             dtypes=("float64",),
             threads=(1,),

@@ -10,12 +10,13 @@ each after the backward loop (see ``backprop_kit.layers.recurrent``); PyTorch ru
 
 from __future__ import annotations
 
+from functools import partial
 from types import ModuleType
 
 import numpy as np
 
 from backprop_kit.layers import RNN
-from benchmarks.core import Case, Step
+from benchmarks.core import Case, Step, autograd_step, layer_step
 
 __all__ = ["cases"]
 
@@ -29,36 +30,18 @@ def _data(shape: tuple[int, int, int, int], dtype: np.dtype) -> tuple[np.ndarray
     return x, dh
 
 
-def _kit(shape: tuple[int, int, int, int]):
-    def build(dtype: np.dtype) -> Step:
-        x, dh = _data(shape, dtype)
-        layer = RNN(shape[2], shape[3], rng=np.random.default_rng(1), dtype=dtype)
-
-        def step() -> None:
-            layer.forward(x)
-            layer.backward(dh)
-
-        return step
-
-    return build
+def _kit(shape: tuple[int, int, int, int], dtype: np.dtype) -> Step:
+    layer = RNN(shape[2], shape[3], rng=np.random.default_rng(1), dtype=dtype)
+    return layer_step(layer, *_data(shape, dtype))
 
 
-def _torch(shape: tuple[int, int, int, int]):
-    def build(torch: ModuleType, dtype: np.dtype) -> Step:
-        torch.manual_seed(1)
-        rnn = torch.nn.RNN(shape[2], shape[3], batch_first=True, nonlinearity="tanh")
-        rnn = rnn.to(getattr(torch, np.dtype(dtype).name))
-        x, dh = _data(shape, dtype)
-        xt, dht = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dh)
-        wanted = (xt, *rnn.parameters())
-
-        def step() -> None:
-            h, _ = rnn(xt)
-            torch.autograd.grad(h, wanted, dht)
-
-        return step
-
-    return build
+def _torch(shape: tuple[int, int, int, int], torch: ModuleType, dtype: np.dtype) -> Step:
+    torch.manual_seed(1)
+    rnn = torch.nn.RNN(shape[2], shape[3], batch_first=True, nonlinearity="tanh")
+    rnn = rnn.to(getattr(torch, np.dtype(dtype).name))
+    x, dh = _data(shape, dtype)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    return autograd_step(torch, lambda: rnn(xt)[0], (xt, *rnn.parameters()), torch.from_numpy(dh))
 
 
 def cases(quick: bool) -> list[Case]:
@@ -78,8 +61,8 @@ def cases(quick: bool) -> list[Case]:
     return [
         Case(
             name=f"RNN tanh fwd+BPTT N{n} T{steps} D{d} H{h}",
-            kit=_kit(shape),
-            torch=_torch(shape),
+            kit=partial(_kit, shape),
+            torch=partial(_torch, shape),
             torch_targets={} if quick else {"float32": 0.7, "float64": 0.7},
         )
     ]

@@ -16,10 +16,10 @@ How it works, module by module:
 
 - ``numerical``: centered differences (f(x+h) - f(x-h)) / 2h, perturbing the arrays in place
   and restoring them exactly; also the one-sided slopes that reveal kinks;
-- ``compare``: the relative error ``|a - n| / max(|a| + |n|, floor)``, the thresholds
+- ``relative_error``: the relative error ``|a - n| / max(|a| + |n|, floor)``, the thresholds
   (pass at 1e-6) and the kink test;
-- ``diagnose``: the hints;
-- ``report`` and ``render``: the report objects and their text and HTML forms;
+- ``bug_hints``: the hints, which recognise the usual bugs;
+- ``gradcheck_report``: the report objects and their text and HTML forms;
 - ``check``: the three entry points;
 - ``bptt``: the BPTT bug localizer, which checks the last 1, 2, ..., T steps of a recurrent
   net and names the first step (counting back from the end) where its backward goes wrong;
@@ -35,9 +35,9 @@ from backprop_kit.gradcheck.bptt import (
     check_bptt,
 )
 from backprop_kit.gradcheck.check import check_gradients, check_layer, check_scalar_gradient
-from backprop_kit.gradcheck.compare import DEFAULT_TOLERANCE
+from backprop_kit.gradcheck.gradcheck_report import ArrayReport, GradCheckReport, GradientCheckError
 from backprop_kit.gradcheck.numerical import numerical_gradient, numerical_vjp
-from backprop_kit.gradcheck.report import ArrayReport, GradCheckReport, GradientCheckError
+from backprop_kit.gradcheck.relative_error import DEFAULT_TOLERANCE
 
 __all__ = [
     "DEFAULT_TOLERANCE",

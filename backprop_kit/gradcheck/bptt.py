@@ -46,10 +46,11 @@ from typing import Any
 import numpy as np
 
 from backprop_kit.gradcheck.check import check_gradients
-from backprop_kit.gradcheck.compare import DEFAULT_TOLERANCE
+from backprop_kit.gradcheck.gradcheck_report import GradCheckReport, GradientCheckError
 from backprop_kit.gradcheck.numerical import DEFAULT_STEP
-from backprop_kit.gradcheck.report import GradCheckReport, GradientCheckError
+from backprop_kit.gradcheck.relative_error import DEFAULT_TOLERANCE
 from backprop_kit.gradcheck.validation import require_float64
+from backprop_kit.layers._validate import check_is_layer
 
 __all__ = ["BPTTReport", "SequenceFunctions", "StepCheck", "StepFunctions", "check_bptt"]
 
@@ -126,16 +127,12 @@ class _Model:
 
 class _LayerModel(_Model):
     def __init__(self, layer: Any) -> None:
-        missing = [
-            name
-            for name in ("forward", "backward", "params", "grads", "last_state")
-            if not hasattr(layer, name)
-        ]
-        if missing:
+        wrap = " (for functions, wrap them in StepFunctions or SequenceFunctions)"
+        check_is_layer(layer, "model", "check_bptt", hint=wrap)
+        if not hasattr(layer, "last_state"):
             raise TypeError(
-                f"check_bptt: {type(layer).__name__} is not a recurrent layer: it lacks "
-                f"{', '.join(missing)} (for functions, wrap them in StepFunctions or "
-                "SequenceFunctions)"
+                f"check_bptt: model ({type(layer).__name__}) is not a recurrent layer: it "
+                f"lacks last_state, the state after its last forward{wrap}"
             )
         self.layer = layer
         self.params = layer.params

@@ -8,7 +8,8 @@ The recipe, for a function ``y = forward(**inputs)`` and its ``backward(dy)``:
 2. copy what backward returned (a layer may overwrite its gradient arrays on the next call);
 3. for every input array, perturb its entries one at a time and measure the slope of the
    scalar ``sum(dy * forward(**inputs))``: that slope is exactly what backward should return;
-4. compare entry by entry (``compare``), leave out kinks, and explain failures (``diagnose``).
+4. compare entry by entry (``relative_error``), leave out kinks, and explain failures
+   (``bug_hints``).
 
 All arrays must be float64 (see ``validation``); the inputs are restored exactly.
 """
@@ -20,16 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from backprop_kit.gradcheck.compare import (
+from backprop_kit.gradcheck.bug_hints import DiagnosisContext, diagnose_shape, diagnose_values
+from backprop_kit.gradcheck.gradcheck_report import ArrayReport, GradCheckReport
+from backprop_kit.gradcheck.numerical import DEFAULT_STEP, finite_differences
+from backprop_kit.gradcheck.relative_error import (
     DEFAULT_TOLERANCE,
     error_floor,
     find_kinks,
     relative_errors,
 )
-from backprop_kit.gradcheck.diagnose import DiagnosisContext, diagnose_shape, diagnose_values
-from backprop_kit.gradcheck.numerical import DEFAULT_STEP, finite_differences
-from backprop_kit.gradcheck.report import ArrayReport, GradCheckReport
 from backprop_kit.gradcheck.validation import require_float64
+from backprop_kit.layers._validate import check_is_layer
 
 __all__ = ["check_gradients", "check_layer", "check_scalar_gradient"]
 
@@ -64,7 +66,7 @@ def check_gradients(
     h : float, default 1e-5
         Finite-difference step.
     tolerance : float, optional
-        Largest relative error that passes; default 1e-6 (see ``compare``).
+        Largest relative error that passes; default 1e-6 (see ``relative_error``).
     max_checks : int, optional
         Check at most this many randomly chosen entries per array (all when None).
 
@@ -152,12 +154,8 @@ def check_layer(
     GradCheckReport
         Arrays ``"x"`` and then one per parameter, named by its key.
     """
-    for attribute in ("forward", "backward", "params"):
-        if not hasattr(layer, attribute):
-            raise TypeError(
-                f"check_layer needs a layer with forward, backward and params; "
-                f"{type(layer).__name__} has no {attribute!r}"
-            )
+    check_is_layer(layer, "layer", "check_layer",
+                   hint=" (to check a pair of functions, use check_gradients)")
     if "x" in layer.params:
         raise ValueError("check_layer names the input 'x', so no parameter may be called 'x'")
 
@@ -166,7 +164,7 @@ def check_layer(
 
     def backward(upstream: np.ndarray) -> dict[str, np.ndarray]:
         dx = layer.backward(upstream)
-        return {"x": dx, **getattr(layer, "grads", {})}
+        return {"x": dx, **layer.grads}
 
     return check_gradients(
         forward,

@@ -6,9 +6,9 @@ For one entry ``x[i]`` and a small step ``h`` three slopes are measured:
 - forward:   (f(x + h e_i) - f(x))         / h    error O(h);
 - backward:  (f(x)         - f(x - h e_i)) / h    error O(h).
 
-The two one-sided slopes are only used to recognise kinks (see ``compare.find_kinks``): where
-f is smooth they differ by about h * f'', where the step crosses a kink of ReLU, max or abs
-they differ by the jump in slope, a number of order one.
+The two one-sided slopes are only used to recognise kinks (see
+``relative_error.find_kinks``): where f is smooth they differ by about h * f'', where the step
+crosses a kink of ReLU, max or abs they differ by the jump in slope, a number of order one.
 
 The entries are perturbed *in place*, one at a time, and each is put back to its original
 value (the saved number itself, not ``x + h - h``, which can differ in the last bit), also when

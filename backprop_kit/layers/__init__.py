@@ -1,18 +1,23 @@
-"""Dense-network layers: each one's forward and backward side by side.
+"""The kit's layers and losses, each one's forward and backward side by side.
 
-Layers (``forward(x) -> y``, ``backward(dy) -> dx``, ``params``, ``grads``, ``cache``):
-:class:`Linear`, :class:`ReLU`, :class:`LeakyReLU`, :class:`Sigmoid`, :class:`Tanh`,
-:class:`Dropout`, :class:`BatchNorm1d`, :class:`BatchNorm2d`, :class:`Sequential` to chain
-layers and :class:`Residual` to add a skip connection around one. For images (N, C, H, W):
-:class:`Conv2D`, :class:`MaxPool2D`, :class:`AvgPool2D` and :class:`Flatten` (to (N, D)); the
-pure functions behind them are in ``conv`` and ``pooling``, their naive loop versions in
-``naive``. For sequences (N, T, D): :class:`RNN` (tanh), :class:`LSTM`,
-:class:`Embedding` (token ids to vectors) and :class:`TemporalLinear` (the same affine map at
-every step).
+Layers (``forward(x) -> y``, ``backward(dy) -> dx``, ``params``, ``grads``, ``cache``; the
+contract, dtypes included, is in ``base``):
+
+- dense networks (N, D): :class:`Linear`, :class:`ReLU`, :class:`LeakyReLU`,
+  :class:`Sigmoid`, :class:`Tanh`, :class:`Dropout`, :class:`BatchNorm1d`;
+- images (N, C, H, W): :class:`Conv2D`, :class:`MaxPool2D`, :class:`AvgPool2D`,
+  :class:`BatchNorm2d` and :class:`Flatten` (to (N, D)). The readable functions behind them
+  are in ``conv`` and ``pooling``; the layers run the tuned kernels of ``backprop_kit.fast``
+  (proven equal to the readable ones), and ``naive`` holds the plain loop versions to start
+  from;
+- sequences (N, T, D): :class:`RNN` (tanh), :class:`LSTM`, :class:`Embedding` (token ids to
+  vectors) and :class:`TemporalLinear` (the same affine map at every step);
+- containers: :class:`Sequential` to chain layers and :class:`Residual` to add a skip
+  connection around one.
 
 Losses (``forward(prediction, target) -> float``, ``backward() -> dL/dprediction``):
 :class:`SoftmaxCrossEntropy`, :class:`MSELoss`, and for sequences
-:class:`TemporalSoftmaxCrossEntropy`.
+:class:`TemporalSoftmaxCrossEntropy` (which also takes a ``mask``).
 """
 
 from backprop_kit.layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh

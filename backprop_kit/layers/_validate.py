@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from backprop_kit.layers.base import LAYER_PROTOCOL
+
 __all__ = [
     "check_dtype",
     "check_float_array",
@@ -17,7 +19,8 @@ __all__ = [
     "check_labels",
     "check_like",
     "check_positive_int",
-    "check_shape",
+    "check_upstream",
+    "require_shape",
 ]
 
 
@@ -54,8 +57,10 @@ def _format_shape(spec: tuple[int | str, ...]) -> str:
     return f"({inner},)" if len(spec) == 1 else f"({inner})"
 
 
-def check_shape(x: np.ndarray, spec: tuple[int | str, ...], name: str, where: str) -> None:
+def require_shape(x: np.ndarray, spec: tuple[int | str, ...], name: str, where: str) -> None:
     """Raise ValueError unless ``x.shape`` matches ``spec``.
+
+    (Not to be confused with ``backprop_grading.check_shape``, the notebooks' test helper.)
 
     Parameters
     ----------
@@ -77,21 +82,22 @@ def check_shape(x: np.ndarray, spec: tuple[int | str, ...], name: str, where: st
 
 
 def check_like(dy: object, reference: np.ndarray, name: str, where: str) -> np.ndarray:
-    """Check an upstream gradient against the array it is the gradient of.
+    """Check an upstream gradient against the array it is the gradient of; take its dtype.
 
     Parameters
     ----------
     dy : object
         Upstream gradient; must be a floating-point array with ``reference``'s shape.
     reference : np.ndarray
-        The forward output (or the cached array with the same shape).
+        The forward output (or the cached array with the same shape and dtype).
     name, where : str
         Argument name and caller, as in :func:`check_float_array`.
 
     Returns
     -------
     np.ndarray
-        ``dy`` itself (no copy), shape ``reference.shape``.
+        ``dy`` in ``reference``'s dtype (``dy`` itself, no copy, when it has it already),
+        shape ``reference.shape``; see :func:`check_upstream`.
     """
     check_float_array(dy, name, where)
     if dy.shape != reference.shape:
@@ -99,7 +105,37 @@ def check_like(dy: object, reference: np.ndarray, name: str, where: str) -> np.n
             f"{where}: {name} must have the shape of the forward output "
             f"{tuple(reference.shape)}, got {tuple(dy.shape)}"
         )
-    return dy
+    return dy.astype(reference.dtype, copy=False)
+
+
+def check_upstream(
+    dy: object, spec: tuple[int | str, ...], dtype: np.dtype, name: str, where: str
+) -> np.ndarray:
+    """Check an upstream gradient's shape and return it in the dtype the layer computes in.
+
+    The mixed-precision rule of the layer contract (a gradient has the dtype of the array it
+    is the gradient of) is kept by taking dy in the dtype of the layer's output, which is that
+    of its input and parameters: the backward then runs in one dtype and dx comes out in x's.
+
+    Parameters
+    ----------
+    dy : object
+        Upstream gradient; must be a floating-point array of shape ``spec``.
+    spec : tuple of int or str
+        Its required shape, as in :func:`require_shape`.
+    dtype : np.dtype
+        The dtype of the forward's output.
+    name, where : str
+        Argument name and caller, as in :func:`check_float_array`.
+
+    Returns
+    -------
+    np.ndarray
+        ``dy`` in ``dtype`` (``dy`` itself, no copy, when it has it already).
+    """
+    check_float_array(dy, name, where)
+    require_shape(dy, spec, name, where)
+    return dy.astype(dtype, copy=False)
 
 
 def check_dtype(x: np.ndarray, dtype: np.dtype, name: str, where: str) -> None:
@@ -133,11 +169,7 @@ def check_is_layer(layer: object, name: str, where: str, hint: str = "") -> None
     hint : str, optional
         Appended to the message, e.g. where the object belongs instead.
     """
-    missing = [
-        attribute
-        for attribute in ("forward", "backward", "params", "grads")
-        if not hasattr(layer, attribute)
-    ]
+    missing = [attribute for attribute in LAYER_PROTOCOL if not hasattr(layer, attribute)]
     if missing:
         raise TypeError(
             f"{where}: {name} ({type(layer).__name__}) is not a layer: it lacks "
@@ -166,7 +198,7 @@ def check_positive_int(value: object, name: str, where: str) -> int:
 
 
 def check_labels(
-    labels: object, n_samples: int | None, n_classes: int, where: str
+    labels: object, n_samples: int | None, n_classes: int, where: str, *, name: str = "labels"
 ) -> np.ndarray:
     """Check class labels: an integer array of shape (N,) with values in ``[0, n_classes)``.
 
@@ -180,6 +212,8 @@ def check_labels(
         C, the number of classes (columns of the scores).
     where : str
         The caller, used as the message's prefix.
+    name : str, default "labels"
+        The argument's name, used in the message (a loss's is ``"target"``).
 
     Returns
     -------
@@ -188,11 +222,11 @@ def check_labels(
     """
     if isinstance(labels, np.ndarray) and not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(
-            f"{where}: labels must be an integer array of class indices, got dtype "
+            f"{where}: {name} must be an integer array of class indices, got dtype "
             f"{labels.dtype}; one-hot targets go to MSELoss, class indices here"
         )
     spec = ("N" if n_samples is None else n_samples,)
-    return check_indices(labels, spec, n_classes, "labels", where, noun="classes")
+    return check_indices(labels, spec, n_classes, name, where, noun="classes")
 
 
 def check_indices(
@@ -211,7 +245,7 @@ def check_indices(
     values : object
         Candidate indices (class labels, token ids): an integer ``np.ndarray``.
     spec : tuple of int or str
-        The required shape, as in :func:`check_shape` (e.g. ``("N", "T")``).
+        The required shape, as in :func:`require_shape` (e.g. ``("N", "T")``).
     n_values : int
         How many distinct values are allowed.
     name, where : str
@@ -231,7 +265,7 @@ def check_indices(
             f"{where}: {name} must be an integer array of indices, got dtype {values.dtype}; "
             f"convert it with {name}.astype(np.int64)"
         )
-    check_shape(values, spec, name, where)
+    require_shape(values, spec, name, where)
     if values.size and (values.min() < 0 or values.max() >= n_values):
         bad = values[(values < 0) | (values >= n_values)][0]
         raise ValueError(

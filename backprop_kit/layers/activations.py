@@ -2,7 +2,8 @@
 
 Each forward caches the one array its derivative is cheapest from, and each backward is the
 chain rule ``dx = dy * f'(x)`` written with that cached array. Inputs of any shape and any
-floating dtype are accepted; the output keeps the input's dtype. No forward modifies its input.
+floating dtype are accepted; the output keeps the input's dtype, and so does dx (dy is taken in
+that dtype first). No forward modifies its input.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class ReLU(Layer):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Return ``dy * (y > 0)``, shape of dy."""
         y = self._cached()
-        check_like(dy, y, "dy", "ReLU.backward")
+        dy = check_like(dy, y, "dy", "ReLU.backward")
         return dy * (y > 0)
 
 
@@ -78,7 +79,7 @@ class LeakyReLU(Layer):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Return ``dy * where(x > 0, 1, slope)``, shape of dy."""
         local_grad = self._cached()
-        check_like(dy, local_grad, "dy", f"{self!r}.backward")
+        dy = check_like(dy, local_grad, "dy", f"{self!r}.backward")
         return dy * local_grad
 
     def __repr__(self) -> str:
@@ -117,7 +118,7 @@ class Sigmoid(Layer):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Return ``dy * y * (1 - y)``, shape of dy."""
         y = self._cached()
-        check_like(dy, y, "dy", "Sigmoid.backward")
+        dy = check_like(dy, y, "dy", "Sigmoid.backward")
         return dy * y * (1 - y)
 
 
@@ -143,6 +144,6 @@ class Tanh(Layer):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """Return ``dy * (1 - y**2)``, shape of dy."""
         y = self._cached()
-        check_like(dy, y, "dy", "Tanh.backward")
+        dy = check_like(dy, y, "dy", "Tanh.backward")
         return dy * (1 - y * y)
 

@@ -13,16 +13,29 @@ A layer is an object with
 
 Gradient arrays are allocated once and overwritten in place by every backward, so an optimizer
 built from :meth:`Layer.parameters` keeps seeing the current gradients.
+
+Dtypes (mixed precision): **every gradient has the dtype of the array it is the gradient of.**
+dx has the dtype of the forward input x and dW, db those of W and b, whatever the dtype of the
+upstream dy (a float32 layer after a float64 one gets a float64 dy and still returns a float32
+dx); a loss's gradient has the dtype of the prediction. Layers take dy in the dtype of their
+output first (``_validate.check_upstream``) and so compute the backward in one dtype. A layer
+with parameters requires x in its parameters' dtype and says so (TypeError) otherwise.
+
+Containers (``Sequential``, ``Residual``) hold their layers in attributes;
+:func:`walk_layers` finds every layer at every depth that way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Self
 
 import numpy as np
 
-__all__ = ["CachesForBackward", "Layer"]
+__all__ = ["LAYER_PROTOCOL", "CachesForBackward", "Layer", "inner_layers", "walk_layers"]
+
+LAYER_PROTOCOL = ("forward", "backward", "params", "grads")
+"""The attributes that make an object a layer (what containers and the gradient checker use)."""
 
 
 class CachesForBackward:
@@ -64,6 +77,15 @@ class Layer(CachesForBackward):
         """Return dL/dx given dL/dy and fill ``grads``; subclasses document the shapes."""
         raise NotImplementedError(f"{type(self).__name__} must implement backward")
 
+    @property
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Arrays that are not trained but that a training forward updates; none here.
+
+        BatchNorm's running mean and variance are the kit's only ones. Code that runs a forward
+        again and must leave no trace of it (gradient checkpointing) saves and restores them.
+        """
+        return {}
+
     def parameters(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(param, grad)`` pairs, the form the optimizers take.
 
@@ -91,3 +113,52 @@ class Layer(CachesForBackward):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def inner_layers(layer: object) -> list[Any]:
+    """The layers ``layer`` holds directly in its attributes (alone or in a list or tuple).
+
+    Parameters
+    ----------
+    layer : object
+        Any object; e.g. a ``Sequential`` holds ``layers``, a ``Residual`` its ``block``.
+
+    Returns
+    -------
+    list
+        The objects found that follow the layer protocol (:data:`LAYER_PROTOCOL`), in
+        attribute order; empty for a layer that holds no other.
+    """
+    found = []
+    for value in vars(layer).values():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if all(hasattr(item, name) for name in LAYER_PROTOCOL):
+                found.append(item)
+    return found
+
+
+def walk_layers(layers: Iterable[object]) -> list[Any]:
+    """Every layer of ``layers`` and, depth first, every layer inside them, each once.
+
+    Parameters
+    ----------
+    layers : iterable of layers
+        E.g. the layers of a model or of one of its segments.
+
+    Returns
+    -------
+    list
+        Each layer followed by the layers it holds (:func:`inner_layers`), recursively; a layer
+        reached twice is listed the first time only.
+    """
+    found: dict[int, Any] = {}
+
+    def visit(layer: object) -> None:
+        if id(layer) not in found:
+            found[id(layer)] = layer
+            for inner in inner_layers(layer):
+                visit(inner)
+
+    for layer in layers:
+        visit(layer)
+    return list(found.values())

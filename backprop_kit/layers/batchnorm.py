@@ -40,7 +40,8 @@ from backprop_kit.layers._validate import (
     check_dtype,
     check_float_array,
     check_positive_int,
-    check_shape,
+    check_upstream,
+    require_shape,
 )
 from backprop_kit.layers.base import Layer
 
@@ -111,6 +112,11 @@ class _BatchNorm(Layer):
         self._reduce_axes = (0, *range(2, 2 + n_trailing))
         self._feature_shape = (1, self.num_features) + (1,) * n_trailing
 
+    @property
+    def buffers(self) -> dict[str, np.ndarray]:
+        """``running_mean`` and ``running_var`` (C,), the arrays themselves (not copies)."""
+        return {"running_mean": self.running_mean, "running_var": self.running_var}
+
     def _per_feature(self, values: np.ndarray) -> np.ndarray:
         """A (C,) array reshaped to broadcast against the input: (1, C) or (1, C, 1, 1)."""
         return values.reshape(self._feature_shape)
@@ -133,7 +139,7 @@ class _BatchNorm(Layer):
         """
         where = f"{self!r}.forward"
         check_float_array(x, "x", where)
-        check_shape(x, ("N", self.num_features, *self._trailing_axes), "x", where)
+        require_shape(x, ("N", self.num_features, *self._trailing_axes), "x", where)
         check_dtype(x, self.params["gamma"].dtype, "x", where)
         if self.training:
             count = x.size // self.num_features
@@ -183,8 +189,7 @@ class _BatchNorm(Layer):
         """
         cache = self._cached()
         where = f"{self!r}.backward"
-        check_float_array(dy, "dy", where)
-        check_shape(dy, cache.x_hat.shape, "dy", where)
+        dy = check_upstream(dy, cache.x_hat.shape, cache.x_hat.dtype, "dy", where)
         dgamma, dbeta = self.grads["gamma"], self.grads["beta"]
         np.sum(dy * cache.x_hat, axis=self._reduce_axes, out=dgamma)
         np.sum(dy, axis=self._reduce_axes, out=dbeta)
@@ -230,7 +235,8 @@ class BatchNorm1d(_BatchNorm):
     grads : dict
         Same keys and shapes, overwritten by each backward.
     running_mean, running_var : np.ndarray
-        (C,), start at 0 and 1; updated by every training-mode forward (unbiased variance).
+        (C,), start at 0 and 1; updated in place by every training-mode forward (unbiased
+        variance). ``buffers`` holds both by name.
     cache : BatchNormCache
         x_hat, s and whether batch statistics were used, from the last forward.
     """

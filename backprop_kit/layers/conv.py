@@ -5,9 +5,9 @@ Ho, Wo from :class:`~backprop_kit.layers.windows.Window`. The forward is
 
     y[n, f, a, c'] = b[f] + sum_{c, i, j} W[f, c, i, j] * xp[n, c, a*sh + i, c'*sw + j]
 
-where xp is x zero-padded. Written as a matrix product (im2col): gather every window into
-a column of ``cols`` (C*kh*kw, N*Ho*Wo), then ``y = W.reshape(F, C*kh*kw) @ cols + b``. The
-chain rule through that product gives the whole backward as two more products and a sum:
+where xp is x zero-padded (``np.pad``). Written as one matrix product (im2col): gather every
+window into a column of ``cols`` (C*kh*kw, N*Ho*Wo), then ``y = W.reshape(F, -1) @ cols + b``.
+The chain rule through that product gives the whole backward as two more products and a sum:
 
     dW    = dY @ cols.T          (F, C*kh*kw), with dY = dy as (F, N*Ho*Wo)
     db    = dY summed over its columns (F,)
@@ -15,132 +15,39 @@ chain rule through that product gives the whole backward as two more products an
     dx    = col2im(dcols): each column entry goes back, *added*, to the input entry it was
             copied from (an input entry sits in up to kh*kw windows).
 
-How the code makes this fast (numpy only, no loop over windows):
-
-- im2col and col2im loop over the kh*kw kernel offsets: offset (i, j) of all windows is one
-  strided slice of the input (``Window.tap``), so im2col is kh*kw slice copies and col2im
-  kh*kw strided in-place adds. No padded copy of x is made: entries of ``cols`` that read
-  padding are zeros that stay in the reused buffer.
-- ``cols`` is channel-major, (C, kh, kw) by (N, Ho, Wo), with one more row of ones so that
-  the bias rides along in the products: ``[W | b] @ [cols; 1] = W @ cols + b``, and
-  ``dY @ [cols; 1].T = [dW | db]``.
-- dW and db are one large product over all N*Ho*Wo positions. The forward and dcols are one
-  product per sample (a single ``np.matmul`` call over a stack of BLAS products), because
-  that writes y straight into (N, F, Ho, Wo) order, with no transposing copy of the output.
-
-The naive seven-loop version is in ``naive``.
-
-Public functions (the notebooks call them to compare with their own code):
-
-- ``conv2d_forward(x, W, b, stride=1, padding=0) -> y``
-- ``conv2d_backward(dy, x, W, stride=1, padding=0, input_grad=True) -> (dx, dW, db)``
-  (dx is None when ``input_grad`` is False)
-- ``im2col(x, window) -> cols`` and ``col2im(dcols, x_shape, window) -> dx``
-
-``stride`` and ``padding`` are ints or (height, width) pairs. The :class:`Conv2D` layer runs
-the same code but keeps the columns of its forward for its backward and reuses its scratch
-buffers from call to call (large fresh arrays cost page faults on every call).
+Gathering the windows loops over the kh*kw kernel offsets, not over windows: offset (i, j) of
+every window is one strided slice of xp (``Window.slices``). Start from ``naive`` (seven
+loops) and read this file next. :class:`Conv2D` runs the tuned kernels of
+``backprop_kit.fast.conv`` by default (same numbers); ``fast=False`` runs the functions here:
+``conv2d_forward``, ``conv2d_backward``, ``im2col`` and ``col2im`` (the notebooks compare
+their own code with them). Strides and paddings are ints or (height, width) pairs; x, W and
+b share one dtype, and dy is taken in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import DTypeLike
 
+from backprop_kit.fast.conv import FastConv
 from backprop_kit.init import he_normal, xavier_uniform
-from backprop_kit.layers._validate import check_dtype, check_float_array, check_shape
+from backprop_kit.layers._validate import (
+    check_dtype,
+    check_float_array,
+    check_positive_int,
+    check_upstream,
+    require_shape,
+)
 from backprop_kit.layers.base import Layer
 from backprop_kit.layers.windows import Pair, Window
 
-__all__ = [
-    "Conv2D",
-    "ConvCache",
-    "Workspace",
-    "col2im",
-    "conv2d_backward",
-    "conv2d_forward",
-    "im2col",
-]
-
-
-class Workspace:
-    """Named scratch buffers, allocated on first use and reused while shape and dtype hold.
-
-    Nothing a caller keeps (an output, a returned gradient) lives here: only intermediate
-    arrays that the next call may overwrite.
-    """
-
-    def __init__(self) -> None:
-        self._buffers: dict[str, np.ndarray] = {}
-
-    def get(
-        self,
-        name: str,
-        shape: tuple[int, ...],
-        dtype: np.dtype,
-        *,
-        prepare: Callable[[np.ndarray], None] | None = None,
-    ) -> np.ndarray:
-        """Return the buffer ``name`` with this shape and dtype.
-
-        Parameters
-        ----------
-        name : str
-            Which buffer.
-        shape : tuple of int
-        dtype : np.dtype
-        prepare : callable, optional
-            If given, a newly allocated buffer is zero-filled and passed to it (to set
-            constant entries once); a reused buffer keeps its contents. Without it a new
-            buffer is left uninitialised.
-
-        Returns
-        -------
-        np.ndarray
-            Shape ``shape``, C-contiguous.
-        """
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
-            if prepare is None:
-                buffer = np.empty(shape, dtype=dtype)
-            else:
-                buffer = np.zeros(shape, dtype=dtype)
-                prepare(buffer)
-            self._buffers[name] = buffer
-        return buffer
-
-
-def _set_last_row_to_one(buffer: np.ndarray) -> None:
-    buffer[-1] = 1
-
-
-def _columns(x: np.ndarray, window: Window, workspace: Workspace) -> np.ndarray:
-    """im2col with a last row of ones: ``[cols; 1]``, shape (C*kh*kw + 1, N*Ho*Wo).
-
-    The row of ones carries the bias through the same matrix product: ``[W | b] @ [cols; 1]
-    = W @ cols + b``. The buffer is zeroed when it is allocated and each call writes only the
-    entries that come from x, so the entries that read padding stay zero.
-    """
-    n, c, h, w = x.shape
-    kh, kw = window.kernel
-    out = window.output_size(h, w, "im2col")
-    rows = c * kh * kw
-    columns = workspace.get(
-        "cols", (rows + 1, n * out[0] * out[1]), x.dtype, prepare=_set_last_row_to_one
-    )
-    blocks = columns[:rows].reshape(c, kh, kw, n, *out)
-    channels_first = x.transpose(1, 0, 2, 3)  # (C, N, H, W) view, the layout of the blocks
-    for i, j in window.offsets():
-        (in_rows, in_cols), (out_rows, out_cols) = window.tap(i, j, (h, w), out)
-        blocks[:, i, j, :, out_rows, out_cols] = channels_first[:, :, in_rows, in_cols]
-    return columns
+__all__ = ["Conv2D", "ConvCache", "col2im", "conv2d_backward", "conv2d_forward", "im2col"]
 
 
 def im2col(x: np.ndarray, window: Window) -> np.ndarray:
-    """Gather every window of x into a column: the im2col matrix, channel-major.
+    """Gather every window of the zero-padded x into a column: the im2col matrix.
 
     Parameters
     ----------
@@ -155,28 +62,21 @@ def im2col(x: np.ndarray, window: Window) -> np.ndarray:
         ``cols``, shape (C*kh*kw, N*Ho*Wo): row ``(c*kh + i)*kw + j``, column
         ``(n*Ho + a)*Wo + b`` holds ``xp[n, c, a*sh + i, b*sw + j]`` (xp: x zero-padded).
     """
-    return _columns(x, window, Workspace())[:-1]
-
-
-def _add_columns(blocks: np.ndarray, x_shape: tuple[int, int, int, int], window: Window):
-    """col2im on a (C, kh, kw, N, Ho, Wo) view of the column gradients; returns dx."""
-    n, c, h, w = x_shape
-    out = blocks.shape[4:]
-    dx = np.zeros(x_shape, dtype=blocks.dtype)
-    channels_first = dx.transpose(1, 0, 2, 3)  # a (C, N, H, W) view of dx
+    n, c, h, w = x.shape
+    (ph, pw), out = window.padding, window.output_size(h, w, "im2col")
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = np.empty((c, *window.kernel, n, *out), dtype=x.dtype)
     for i, j in window.offsets():
-        (in_rows, in_cols), (out_rows, out_cols) = window.tap(i, j, (h, w), out)
-        channels_first[:, :, in_rows, in_cols] += blocks[:, i, j, :, out_rows, out_cols]
-    return dx
+        rows, columns = window.slices(i, j, out)
+        cols[:, i, j] = xp[:, :, rows, columns].transpose(1, 0, 2, 3)  # (C, N, Ho, Wo)
+    return cols.reshape(c * window.kernel[0] * window.kernel[1], n * out[0] * out[1])
 
 
-def col2im(
-    dcols: np.ndarray, x_shape: tuple[int, int, int, int], window: Window
-) -> np.ndarray:
+def col2im(dcols: np.ndarray, x_shape: tuple[int, int, int, int], window: Window) -> np.ndarray:
     """Send the gradient of every column entry back to the input entry it was copied from.
 
-    The adjoint of :func:`im2col`: entries that came from the same input position (windows
-    overlap) are summed; entries that came from the padding are dropped.
+    The transpose of :func:`im2col`: entries copied from the same input position (windows
+    overlap) are added; entries that came from the padding are dropped.
 
     Parameters
     ----------
@@ -192,104 +92,57 @@ def col2im(
         dL/dx, shape (N, C, H, W), a fresh array.
     """
     n, c, h, w = x_shape
-    out = window.output_size(h, w, "col2im")
-    return _add_columns(dcols.reshape(c, *window.kernel, n, *out), x_shape, window)
+    (ph, pw), out = window.padding, window.output_size(h, w, "col2im")
+    blocks = dcols.reshape(c, *window.kernel, n, *out)
+    dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dcols.dtype)
+    for i, j in window.offsets():
+        rows, columns = window.slices(i, j, out)
+        dxp[:, :, rows, columns] += blocks[:, i, j].transpose(1, 0, 2, 3)  # (N, C, Ho, Wo)
+    return dxp[:, :, ph : ph + h, pw : pw + w].copy()
 
 
-def _forward_from_columns(
-    columns: np.ndarray, weights: np.ndarray, bias: np.ndarray, n: int, out: Pair
-) -> np.ndarray:
-    """y = [W | b] @ [cols; 1], one product per sample, written straight into (N, F, Ho, Wo)."""
-    f = weights.shape[0]
-    weights_and_bias = np.concatenate([weights.reshape(f, -1), bias[:, None]], axis=1)
-    y = np.empty((n, f, out[0] * out[1]), dtype=columns.dtype)
-    # Sample n's columns are a (C*kh*kw + 1, Ho*Wo) slice of the buffer; matmul runs one
-    # BLAS product per sample and writes each result where (N, F, Ho*Wo) has it.
-    per_sample = columns.reshape(len(columns), n, out[0] * out[1]).transpose(1, 0, 2)
-    np.matmul(weights_and_bias, per_sample, out=y)
-    return y.reshape(n, f, *out)
+def _forward(cols: np.ndarray, W: np.ndarray, b: np.ndarray, n: int, out: Pair) -> np.ndarray:
+    """y (N, F, Ho, Wo) = W @ cols + b, from cols (C*kh*kw, N*Ho*Wo)."""
+    f = W.shape[0]
+    y = W.reshape(f, -1) @ cols + b[:, None]  # (F, N*Ho*Wo)
+    return y.reshape(f, n, *out).transpose(1, 0, 2, 3)
 
 
-PER_SAMPLE_WEIGHT_GRAD_POSITIONS = 256
-"""Output positions per sample (Ho*Wo) from which dW is computed as one product per sample.
-
-With many positions per sample and few rows C*kh*kw (a first layer), the single product
-(F, N*Ho*Wo) @ (N*Ho*Wo, C*kh*kw + 1) has a long inner dimension and a tiny output, a shape
-OpenBLAS handles slowly, and it needs dy transposed into a copy; N products of
-(F, Ho*Wo) @ (Ho*Wo, C*kh*kw + 1) were up to 2x faster for the benchmark's shapes (a) and (c)
-(784 and 1024 positions) and slower below about 200 positions, where the per-call cost of
-small products dominates (measured on one core of an AMD EPYC, numpy 2.4 with OpenBLAS 0.3).
-"""
-
-
-def _backward_from_columns(
-    dy: np.ndarray,
-    columns: np.ndarray,
-    weights: np.ndarray,
-    x_shape: tuple[int, int, int, int],
-    window: Window,
-    workspace: Workspace,
-    grad_weights: np.ndarray,
-    grad_bias: np.ndarray,
+def _backward(
+    dy: np.ndarray, cols: np.ndarray, x_shape: tuple, W: np.ndarray, window: Window,
     input_grad: bool,
-) -> np.ndarray | None:
-    """Write dW and db into the given arrays; return dx (None unless input_grad)."""
-    n, f = dy.shape[:2]
-    positions = dy.shape[2] * dy.shape[3]
-    # [dW | db] = dY @ [cols; 1].T, summed over all N*Ho*Wo positions.
-    if positions >= PER_SAMPLE_WEIGHT_GRAD_POSITIONS:
-        # One product per sample, (F, Ho*Wo) @ (Ho*Wo, C*kh*kw + 1), straight from dy and
-        # the buffer's sample slices, then a sum over the N small results.
-        per_sample = columns.reshape(len(columns), n, positions).transpose(1, 2, 0)
-        grads = np.matmul(dy.reshape(n, f, positions), per_sample).sum(axis=0)
-    else:
-        # One product over all positions, with dy copied into the filter-major layout
-        # (F, N*Ho*Wo) of the columns.
-        dy_fm = workspace.get("dy_fm", (f, n, positions), dy.dtype)
-        dy_fm[...] = dy.reshape(n, f, positions).transpose(1, 0, 2)
-        grads = workspace.get("dW_db", (f, len(columns)), dy.dtype)
-        np.matmul(dy_fm.reshape(f, -1), columns.T, out=grads)
-    grad_weights.reshape(f, -1)[...] = grads[:, :-1]
-    grad_bias[...] = grads[:, -1]
-    if not input_grad:
-        return None
-    # dcols = W.T @ dY, again one product per sample, each into its own (C*kh*kw, Ho*Wo) block.
-    dcols = workspace.get("dcols", (n, len(columns) - 1, positions), dy.dtype)
-    np.matmul(weights.reshape(f, -1).T, dy.reshape(n, f, positions), out=dcols)
-    c = x_shape[1]
-    blocks = dcols.reshape(n, c, *window.kernel, *dy.shape[2:]).transpose(1, 2, 3, 0, 4, 5)
-    return _add_columns(blocks, x_shape, window)
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(dx or None, dW, db) from dy (N, F, Ho, Wo) and the forward's cols."""
+    f = W.shape[0]
+    dY = dy.transpose(1, 0, 2, 3).reshape(f, -1)  # (F, N*Ho*Wo), the layout of y's product
+    dW = (dY @ cols.T).reshape(W.shape)
+    db = dY.sum(axis=1)
+    dx = col2im(W.reshape(f, -1).T @ dY, x_shape, window) if input_grad else None
+    return dx, dW, db
 
 
-def _check_conv_inputs(
-    x: object, weights: object, bias: object, where: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_conv_inputs(x: object, W: object, b: object, where: str) -> tuple:
     """Check x (N, C, H, W), W (F, C, kh, kw) and b (F,): float arrays of one dtype."""
-    weights = check_float_array(weights, "W", where)
-    check_shape(weights, ("F", "C", "kh", "kw"), "W", where)
-    f, c = weights.shape[:2]
-    bias = check_float_array(bias, "b", where)
-    check_shape(bias, (f,), "b", where)
-    check_dtype(bias, weights.dtype, "b", where)
+    W = check_float_array(W, "W", where)
+    require_shape(W, ("F", "C", "kh", "kw"), "W", where)
+    b = check_float_array(b, "b", where)
+    require_shape(b, (W.shape[0],), "b", where)
+    check_dtype(b, W.dtype, "b", where)
     x = check_float_array(x, "x", where)
-    check_shape(x, ("N", c, "H", "W"), "x", where)
-    check_dtype(x, weights.dtype, "x", where)
-    return x, weights, bias
+    require_shape(x, ("N", W.shape[1], "H", "W"), "x", where)
+    check_dtype(x, W.dtype, "x", where)
+    return x, W, b
 
 
 def conv2d_forward(
     x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int | Pair = 1, padding: int | Pair = 0
 ) -> np.ndarray:
-    """Vectorized 2-D convolution (im2col + one GEMM).
+    """Vectorized 2-D convolution (im2col + one matrix product).
 
     Parameters
     ----------
-    x : np.ndarray
-        Input, shape (N, C, H, W), float32 or float64.
-    W : np.ndarray
-        Weights, shape (F, C, kh, kw), dtype of x.
-    b : np.ndarray
-        Bias, shape (F,), dtype of x.
+    x, W, b : np.ndarray
+        Input (N, C, H, W), weights (F, C, kh, kw) and bias (F,), float, of one dtype.
     stride, padding : int or (int, int), default 1 and 0
         Window step and zero padding, for (height, width).
 
@@ -298,33 +151,23 @@ def conv2d_forward(
     np.ndarray
         y, shape (N, F, Ho, Wo).
     """
-    where = "conv2d_forward"
-    x, W, b = _check_conv_inputs(x, W, b, where)
-    window = Window.from_args(W.shape[2:], stride, padding, where)
-    out = window.output_size(*x.shape[2:], where)
-    return _forward_from_columns(_columns(x, window, Workspace()), W, b, x.shape[0], out)
+    x, W, b = _check_conv_inputs(x, W, b, "conv2d_forward")
+    window = Window.from_args(W.shape[2:], stride, padding, "conv2d_forward")
+    out = window.output_size(*x.shape[2:], "conv2d_forward")
+    return _forward(im2col(x, window), W, b, x.shape[0], out)
 
 
 def conv2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    W: np.ndarray,
-    stride: int | Pair = 1,
-    padding: int | Pair = 0,
-    input_grad: bool = True,
+    dy: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int | Pair = 1,
+    padding: int | Pair = 0, input_grad: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """Gradients of a 2-D convolution, from the upstream gradient dy.
-
-    Recomputes im2col(x); the :class:`Conv2D` layer keeps it from its forward instead.
+    """Gradients of a 2-D convolution from the upstream gradient dy (recomputes im2col(x)).
 
     Parameters
     ----------
-    dy : np.ndarray
-        dL/dy, shape (N, F, Ho, Wo), dtype of x.
-    x : np.ndarray
-        The forward's input, shape (N, C, H, W).
-    W : np.ndarray
-        The forward's weights, shape (F, C, kh, kw).
+    dy, x, W : np.ndarray
+        dL/dy (N, F, Ho, Wo), taken in the dtype of x; the forward's input (N, C, H, W) and
+        weights (F, C, kh, kw).
     stride, padding : int or (int, int)
         As in the forward.
     input_grad : bool, default True
@@ -332,25 +175,15 @@ def conv2d_backward(
 
     Returns
     -------
-    dx : np.ndarray or None
-        Shape (N, C, H, W).
-    dW : np.ndarray
-        Shape (F, C, kh, kw).
-    db : np.ndarray
-        Shape (F,).
+    dx, dW, db : np.ndarray
+        Shapes (N, C, H, W) (None if not ``input_grad``), (F, C, kh, kw) and (F,).
     """
     where = "conv2d_backward"
     x, W, _ = _check_conv_inputs(x, W, np.zeros(W.shape[0], W.dtype), where)
     window = Window.from_args(W.shape[2:], stride, padding, where)
     out = window.output_size(*x.shape[2:], where)
-    check_float_array(dy, "dy", where)
-    check_shape(dy, (x.shape[0], W.shape[0], *out), "dy", where)
-    check_dtype(dy, W.dtype, "dy", where)
-    workspace = Workspace()
-    columns = _columns(x, window, workspace)
-    dW, db = np.empty_like(W), np.empty(W.shape[0], dtype=W.dtype)
-    dx = _backward_from_columns(dy, columns, W, x.shape, window, workspace, dW, db, input_grad)
-    return dx, dW, db
+    dy = check_upstream(dy, (x.shape[0], W.shape[0], *out), W.dtype, "dy", where)
+    return _backward(dy, im2col(x, window), x.shape, W, window, input_grad)
 
 
 @dataclass
@@ -359,57 +192,37 @@ class ConvCache:
 
     Attributes
     ----------
-    columns : np.ndarray
-        im2col of the input with a row of ones below, shape (C*kh*kw + 1, N*Ho*Wo). A
-        scratch buffer of the layer: the next forward overwrites it.
+    cols : np.ndarray
+        im2col of the input, (C*kh*kw, N*Ho*Wo). With ``fast=True`` it is the fast kernels'
+        scratch buffer ``[cols; 1]`` (one more row, of ones, for the bias), which the next
+        forward overwrites.
     x_shape : (int, int, int, int)
         (N, C, H, W) of the input.
     """
 
-    columns: np.ndarray
+    cols: np.ndarray
     x_shape: tuple[int, int, int, int]
 
 
 _INITS = ("he", "xavier")
 
 
-def _initial_weights(
-    init: str, shape: tuple[int, int, int, int], rng: np.random.Generator, dtype: DTypeLike
-) -> np.ndarray:
-    """He normal (fan_in = C*kh*kw) or Xavier uniform (fan_out = F*kh*kw) conv weights."""
-    f, c, kh, kw = shape
-    if init == "he":
-        return he_normal(shape, rng, fan_in=c * kh * kw, dtype=dtype)
-    return xavier_uniform(shape, rng, fan_in=c * kh * kw, fan_out=f * kh * kw, dtype=dtype)
-
-
-def _check_channels(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"Conv2D: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class Conv2D(Layer):
     """2-D convolution layer on NCHW batches, with bias.
 
-    forward:  x (N, C, H, W) -> y (N, F, Ho, Wo),
-              y[n, f] = b[f] + sum_c cross-correlation of xp[n, c] with W[f, c]
+    forward:  x (N, C, H, W) -> y (N, F, Ho, Wo), y = W @ im2col(x) + b
     backward: dy (N, F, Ho, Wo) -> dx (N, C, H, W) (None if ``input_grad`` is False),
               and fills grads: dW (F, C, kh, kw), db (F,)
 
-    With cols = im2col(x) (C*kh*kw, N*Ho*Wo) the forward is y = W @ cols + b, so dW =
-    dY @ cols.T, db = dY summed over positions, dcols = W.T @ dY and dx = col2im(dcols); see
-    the module docstring. Ho = (H + 2*ph - kh) / sh + 1 must be an integer (same for Wo).
+    Ho = (H + 2*ph - kh) / sh + 1 must be an integer (same for Wo). x must have the parameters'
+    dtype and dy is taken in it, so dx has the dtype of x, and dW, db those of W, b.
 
     Parameters
     ----------
     in_channels, out_channels : int
         C and F.
-    kernel_size : int or (int, int)
-        (kh, kw).
-    stride : int or (int, int), default 1
-    padding : int or (int, int), default 0
-        Zeros added on each side.
+    kernel_size, stride, padding : int or (int, int)
+        (kh, kw); step between windows (default 1); zeros added on each side (default 0).
     rng : np.random.Generator
         Draws the initial weights.
     init : {"he", "xavier"}, default "he"
@@ -417,101 +230,83 @@ class Conv2D(Layer):
         U(-a, a) with variance 2 / (fan_in + fan_out), fan_out = F*kh*kw (Glorot & Bengio
         2010). The bias starts at zero.
     dtype : float dtype, default float64
-        Dtype of W and b; inputs must have the same dtype.
+        Dtype of W and b, and of the inputs.
     input_grad : bool, default True
         If False, backward skips dx and returns None (for a first layer fed with data).
+    fast : bool, default True
+        Run the tuned kernels of ``backprop_kit.fast.conv`` (same numbers); False runs
+        :func:`im2col` and the products of this module.
 
     Attributes
     ----------
-    params : dict
-        ``"W"`` (F, C, kh, kw) and ``"b"`` (F,).
-    grads : dict
-        Same keys and shapes, overwritten by each backward.
+    params, grads : dict
+        ``"W"`` (F, C, kh, kw) and ``"b"`` (F,); grads are overwritten by each backward.
     window : Window
         Kernel, stride and padding as (height, width) pairs.
     cache : ConvCache
-        The input's im2col matrix (with the row of ones for the bias) and shape, from the
-        last forward.
+        The input's im2col matrix and shape, from the last forward.
     """
 
     def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Pair,
-        *,
-        stride: int | Pair = 1,
-        padding: int | Pair = 0,
-        rng: np.random.Generator,
-        init: str = "he",
-        dtype: DTypeLike = np.float64,
-        input_grad: bool = True,
+        self, in_channels: int, out_channels: int, kernel_size: int | Pair, *,
+        stride: int | Pair = 1, padding: int | Pair = 0, rng: np.random.Generator,
+        init: str = "he", dtype: DTypeLike = np.float64, input_grad: bool = True,
+        fast: bool = True,
     ) -> None:
-        self.in_channels = _check_channels(in_channels, "in_channels")
-        self.out_channels = _check_channels(out_channels, "out_channels")
+        self.in_channels = check_positive_int(in_channels, "in_channels", "Conv2D")
+        self.out_channels = check_positive_int(out_channels, "out_channels", "Conv2D")
         self.window = Window.from_args(kernel_size, stride, padding, "Conv2D")
         if init not in _INITS:
             raise ValueError(f"Conv2D: init must be one of {sorted(_INITS)}, got {init!r}")
-        shape = (self.out_channels, self.in_channels, *self.window.kernel)
-        weights = _initial_weights(init, shape, rng, dtype)
-        super().__init__(W=weights, b=np.zeros(self.out_channels, dtype=weights.dtype))
+        f, c, (kh, kw) = self.out_channels, self.in_channels, self.window.kernel
+        if init == "he":
+            weights = he_normal((f, c, kh, kw), rng, fan_in=c * kh * kw, dtype=dtype)
+        else:
+            weights = xavier_uniform(
+                (f, c, kh, kw), rng, fan_in=c * kh * kw, fan_out=f * kh * kw, dtype=dtype
+            )
+        super().__init__(W=weights, b=np.zeros(f, dtype=weights.dtype))
         self.input_grad = input_grad
-        self._workspace = Workspace()
+        self._fast = FastConv(self.window) if fast else None
+
+    @property
+    def fast(self) -> bool:
+        """Whether the layer runs the tuned kernels (set by the constructor)."""
+        return self._fast is not None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Convolve the batch.
-
-        Parameters
-        ----------
-        x : np.ndarray
-            Shape (N, in_channels, H, W), dtype of the parameters.
-
-        Returns
-        -------
-        np.ndarray
-            Shape (N, out_channels, Ho, Wo).
-        """
+        """Convolve the batch x (N, in_channels, H, W); returns y (N, out_channels, Ho, Wo)."""
         where = f"{self!r}.forward"
-        check_float_array(x, "x", where)
-        check_shape(x, ("N", self.in_channels, "H", "W"), "x", where)
-        check_dtype(x, self.params["W"].dtype, "x", where)
+        x, W, b = _check_conv_inputs(x, self.params["W"], self.params["b"], where)
         out = self.window.output_size(*x.shape[2:], where)
-        columns = _columns(x, self.window, self._workspace)
-        self.cache = ConvCache(columns=columns, x_shape=x.shape)
-        return _forward_from_columns(
-            columns, self.params["W"], self.params["b"], x.shape[0], out
-        )
+        if self._fast is not None:
+            y, cols = self._fast.forward(x, W, b)
+        else:
+            cols = im2col(x, self.window)
+            y = _forward(cols, W, b, x.shape[0], out)
+        self.cache = ConvCache(cols=cols, x_shape=x.shape)
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        """Fill ``grads`` with dW, db and return dx (None if ``input_grad`` is False).
+        """Fill ``grads`` with dW, db; return dx (N, in_channels, H, W) or None.
 
-        Parameters
-        ----------
-        dy : np.ndarray
-            dL/dy, shape (N, out_channels, Ho, Wo).
-
-        Returns
-        -------
-        np.ndarray or None
-            dL/dx, shape (N, in_channels, H, W).
+        dy is dL/dy, shape (N, out_channels, Ho, Wo), taken in the parameters' dtype.
         """
         cache = self._cached()
         where = f"{self!r}.backward"
         n, _, h, w = cache.x_shape
-        check_float_array(dy, "dy", where)
-        check_shape(dy, (n, self.out_channels, *self.window.output_size(h, w, where)), "dy", where)
-        check_dtype(dy, self.params["W"].dtype, "dy", where)
-        return _backward_from_columns(
-            dy,
-            cache.columns,
-            self.params["W"],
-            cache.x_shape,
-            self.window,
-            self._workspace,
-            self.grads["W"],
-            self.grads["b"],
-            self.input_grad,
-        )
+        out = self.window.output_size(h, w, where)
+        W = self.params["W"]
+        dy = check_upstream(dy, (n, self.out_channels, *out), W.dtype, "dy", where)
+        if self._fast is not None:
+            return self._fast.backward(
+                dy, cache.cols, cache.x_shape, W, self.grads["W"], self.grads["b"],
+                self.input_grad,
+            )
+        dx, dW, db = _backward(dy, cache.cols, cache.x_shape, W, self.window, self.input_grad)
+        self.grads["W"][...] = dW
+        self.grads["b"][...] = db
+        return dx
 
     def __repr__(self) -> str:
         return f"Conv2D({self.in_channels} -> {self.out_channels}, {self.window})"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backprop_kit.layers._validate import check_float_array, check_shape
+from backprop_kit.layers._validate import check_float_array, check_upstream
 from backprop_kit.layers.base import Layer
 
 __all__ = ["Dropout", "DropoutCache"]
@@ -20,12 +20,15 @@ class DropoutCache:
     ----------
     shape : tuple of int
         Shape of the last forward's input (and output).
+    dtype : np.dtype
+        Dtype of the last forward's input (and output), that of dx.
     mask : np.ndarray or None
         The scaled mask, entries 0 or 1 / (1 - p), dtype of x; None if the forward ran in eval
         mode, where the layer is the identity.
     """
 
     shape: tuple[int, ...]
+    dtype: np.dtype
     mask: np.ndarray | None
 
 
@@ -35,7 +38,7 @@ class Dropout(Layer):
     forward (training): x (any shape) -> y = x * mask, mask = keep / (1 - p),
                         keep[i] ~ Bernoulli(1 - p) drawn fresh each forward
     forward (eval):     x -> y = x (the same array, no copy)
-    backward:           dy (shape of y) -> dx = dy * mask (training), dy (eval)
+    backward:           dy (shape of y) -> dx = dy * mask (training), dy (eval), in x's dtype
 
     Scaling at training time keeps E[y] = x, so evaluation needs no rescaling: switching the
     layer to eval mode (``layer.eval()``) simply turns it into the identity.
@@ -69,20 +72,19 @@ class Dropout(Layer):
         """Return x with dropped entries zeroed and the rest scaled (training), else x."""
         check_float_array(x, "x", f"{self!r}.forward")
         if not self.training:
-            self.cache = DropoutCache(shape=x.shape, mask=None)
+            self.cache = DropoutCache(shape=x.shape, dtype=x.dtype, mask=None)
             return x
         draw_dtype = np.float32 if x.dtype == np.float32 else np.float64  # what rng.random offers
         uniform = self.rng.random(x.shape, dtype=draw_dtype)
         mask = (uniform >= self.p).astype(x.dtype)  # keep with probability 1 - p
         mask *= 1 / (1 - self.p)
-        self.cache = DropoutCache(shape=x.shape, mask=mask)
+        self.cache = DropoutCache(shape=x.shape, dtype=x.dtype, mask=mask)
         return x * mask
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Return ``dy * mask``, shape of dy (dy itself in eval mode)."""
+        """Return ``dy * mask``, shape of dy (dy itself in eval mode), dtype of x."""
         cache = self._cached()
-        check_float_array(dy, "dy", f"{self!r}.backward")
-        check_shape(dy, cache.shape, "dy", f"{self!r}.backward")
+        dy = check_upstream(dy, cache.shape, cache.dtype, "dy", f"{self!r}.backward")
         return dy if cache.mask is None else dy * cache.mask
 
     def __repr__(self) -> str:

@@ -5,12 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from backprop_kit.layers._validate import (
-    check_float_array,
-    check_indices,
-    check_positive_int,
-    check_shape,
-)
+from backprop_kit.layers._validate import check_indices, check_positive_int, check_upstream
 from backprop_kit.layers.base import Layer
 
 __all__ = ["Embedding"]
@@ -97,8 +92,7 @@ class Embedding(Layer):
         """
         idx = self._cached()
         where = f"{self!r}.backward"
-        check_float_array(dy, "dy", where)
-        check_shape(dy, (*idx.shape, self.dim), "dy", where)
+        dy = check_upstream(dy, (*idx.shape, self.dim), self.params["W"].dtype, "dy", where)
         grad = self.grads["W"]
         grad.fill(0)
         np.add.at(grad, idx.reshape(-1), dy.reshape(-1, self.dim))

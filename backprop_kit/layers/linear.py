@@ -6,7 +6,13 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from backprop_kit.init import he_normal, xavier_uniform
-from backprop_kit.layers._validate import check_float_array, check_positive_int, check_shape
+from backprop_kit.layers._validate import (
+    check_dtype,
+    check_float_array,
+    check_positive_int,
+    check_upstream,
+    require_shape,
+)
 from backprop_kit.layers.base import Layer
 
 __all__ = ["Linear"]
@@ -34,7 +40,9 @@ class Linear(Layer):
     init : {"he", "xavier"}, default "he"
         ``"he"``: N(0, 2 / in_features), for ReLU networks (He et al. 2015, Gaussian as in the
         paper); ``"xavier"``: U(-a, a) with variance 2 / (in + out), for tanh/sigmoid networks
-        (Glorot & Bengio 2010, uniform as in the paper). The bias starts at zero.
+        (Glorot & Bengio 2010, uniform as in the paper). The bias starts at zero. ``"he"`` is
+        the default of every layer with weights (Linear, TemporalLinear, Conv2D); the
+        recurrent layers draw Glorot-uniform blocks (see their docs).
     dtype : float dtype, default float64
         Dtype of W and b; inputs must have the same dtype (float32 for speed, float64 for
         gradient checking).
@@ -86,14 +94,9 @@ class Linear(Layer):
         """
         where = f"{self!r}.forward"
         check_float_array(x, "x", where)
-        check_shape(x, ("N", self.in_features), "x", where)
-        weights = self.params["W"]
-        if x.dtype != weights.dtype:
-            raise TypeError(
-                f"{where}: x is {x.dtype} but the layer's parameters are {weights.dtype}; "
-                f"pass x.astype(np.{weights.dtype}) or build the layer with dtype=np.{x.dtype}"
-            )
-        y = x @ weights
+        require_shape(x, ("N", self.in_features), "x", where)
+        check_dtype(x, self.params["W"].dtype, "x", where)
+        y = x @ self.params["W"]
         y += self.params["b"]  # in place: y is our own fresh array
         self.cache = x
         return y
@@ -113,8 +116,7 @@ class Linear(Layer):
         """
         x = self._cached()
         where = f"{self!r}.backward"
-        check_float_array(dy, "dy", where)
-        check_shape(dy, (x.shape[0], self.out_features), "dy", where)
+        dy = check_upstream(dy, (x.shape[0], self.out_features), x.dtype, "dy", where)
         np.matmul(x.T, dy, out=self.grads["W"])
         np.sum(dy, axis=0, out=self.grads["b"])
         if not self.input_grad:

@@ -204,7 +204,7 @@ class LSTM(RecurrentBase):
         """
         cache = self._cached()
         steps, n, hidden = cache.tanh_c.shape
-        self._check_upstream(dh, n, steps, f"{self!r}.backward")
+        dh = self._check_upstream(dh, n, steps, f"{self!r}.backward")
         i, f, o, g = (self.gate(cache.gates, name) for name in self.GATES)
         dz = np.empty_like(cache.gates)
         dz_i, dz_f, dz_o, dz_g = (self.gate(dz, name) for name in self.GATES)

@@ -1,11 +1,12 @@
-"""Naive loop versions of convolution and pooling: the definitions, written out entry by entry.
+"""Start here: convolution and pooling as naive loops, the definitions written out entry by entry.
 
 They are slow on purpose (plain Python loops over every index, hundreds to thousands of
 times slower than ``conv`` and ``pooling``) and serve two jobs: a student can read each
 formula straight off the loops, and the tests use them as oracles for the vectorized code.
 The backward loops run the forward's loops once more and, at every multiply-add of the
 forward, add the chain rule's share to each gradient: an entry that was used k times
-collects k contributions.
+collects k contributions. Read ``conv.py`` and ``pooling.py`` next (the same, vectorized
+over windows); ``backprop_kit.fast`` holds the tuned kernels the layers run by default.
 
 Signatures (x (N, C, H, W); W (F, C, kh, kw); b (F,); stride, padding and kernel_size are
 ints or (height, width) pairs; the pooling stride defaults to the kernel size):
@@ -136,6 +137,14 @@ def conv2d_backward_loops(
     return dx, dW, db
 
 
+def _pool_geometry(
+    x_shape: tuple[int, ...], kernel_size: int | Pair, stride: int | Pair | None, where: str
+) -> tuple[Window, tuple[int, int, int, int]]:
+    """The pooling window and the output shape (N, C, Ho, Wo) for an input of ``x_shape``."""
+    window = pool_window(kernel_size, stride, where)
+    return window, (x_shape[0], x_shape[1], *window.output_size(*x_shape[2:], where))
+
+
 def _first_max(
     x: np.ndarray, n: int, ch: int, a: int, c: int, window: Window
 ) -> tuple[int, int]:
@@ -167,16 +176,11 @@ def maxpool2d_forward_loops(
     np.ndarray
         y, shape (N, C, Ho, Wo).
     """
-    window = pool_window(kernel_size, stride, "maxpool2d_forward_loops")
-    n_batch, channels, height, width = x.shape
-    out_h, out_w = window.output_size(height, width, "maxpool2d_forward_loops")
-    y = np.zeros((n_batch, channels, out_h, out_w), dtype=x.dtype)
-    for n in range(n_batch):
-        for ch in range(channels):
-            for a in range(out_h):
-                for c in range(out_w):
-                    row, col = _first_max(x, n, ch, a, c, window)
-                    y[n, ch, a, c] = x[n, ch, row, col]
+    window, y_shape = _pool_geometry(x.shape, kernel_size, stride, "maxpool2d_forward_loops")
+    y = np.zeros(y_shape, dtype=x.dtype)
+    for n, ch, a, c in np.ndindex(y_shape):  # every output entry, one at a time
+        row, col = _first_max(x, n, ch, a, c, window)
+        y[n, ch, a, c] = x[n, ch, row, col]
     return y
 
 
@@ -197,53 +201,35 @@ def maxpool2d_backward_loops(
     Returns
     -------
     np.ndarray
-        dx, shape (N, C, H, W); overlapping windows add their shares.
+        dx, shape (N, C, H, W), dtype of x; overlapping windows add their shares.
     """
-    window = pool_window(kernel_size, stride, "maxpool2d_backward_loops")
-    n_batch, channels, height, width = x.shape
-    out_h, out_w = window.output_size(height, width, "maxpool2d_backward_loops")
-    dx = np.zeros(x.shape, dtype=dy.dtype)
-    for n in range(n_batch):
-        for ch in range(channels):
-            for a in range(out_h):
-                for c in range(out_w):
-                    row, col = _first_max(x, n, ch, a, c, window)
-                    dx[n, ch, row, col] += dy[n, ch, a, c]
+    window, y_shape = _pool_geometry(x.shape, kernel_size, stride, "maxpool2d_backward_loops")
+    dx = np.zeros(x.shape, dtype=x.dtype)
+    for n, ch, a, c in np.ndindex(y_shape):
+        row, col = _first_max(x, n, ch, a, c, window)
+        dx[n, ch, row, col] += dy[n, ch, a, c]
     return dx
 
 
 def avgpool2d_forward_loops(
     x: np.ndarray, kernel_size: int | Pair = 2, stride: int | Pair | None = None
 ) -> np.ndarray:
-    """Average pooling by loops: the mean of each window.
-
-    Parameters
-    ----------
-    x : np.ndarray
-        Shape (N, C, H, W).
-    kernel_size : int or (int, int), default 2
-    stride : int or (int, int), optional
-        Default: the kernel size.
+    """Average pooling by loops: the mean of each window (arguments as for max pooling).
 
     Returns
     -------
     np.ndarray
         y, shape (N, C, Ho, Wo).
     """
-    window = pool_window(kernel_size, stride, "avgpool2d_forward_loops")
+    window, y_shape = _pool_geometry(x.shape, kernel_size, stride, "avgpool2d_forward_loops")
     (kh, kw), (sh, sw) = window.kernel, window.stride
-    n_batch, channels, height, width = x.shape
-    out_h, out_w = window.output_size(height, width, "avgpool2d_forward_loops")
-    y = np.zeros((n_batch, channels, out_h, out_w), dtype=x.dtype)
-    for n in range(n_batch):
-        for ch in range(channels):
-            for a in range(out_h):
-                for c in range(out_w):
-                    total = 0.0
-                    for i in range(kh):
-                        for j in range(kw):
-                            total += x[n, ch, a * sh + i, c * sw + j]
-                    y[n, ch, a, c] = total / (kh * kw)
+    y = np.zeros(y_shape, dtype=x.dtype)
+    for n, ch, a, c in np.ndindex(y_shape):
+        total = 0.0
+        for i in range(kh):
+            for j in range(kw):
+                total += x[n, ch, a * sh + i, c * sw + j]
+        y[n, ch, a, c] = total / (kh * kw)
     return y
 
 
@@ -267,18 +253,13 @@ def avgpool2d_backward_loops(
     Returns
     -------
     np.ndarray
-        dx, shape ``x_shape``.
+        dx, shape ``x_shape``, dtype of dy.
     """
-    window = pool_window(kernel_size, stride, "avgpool2d_backward_loops")
+    window, y_shape = _pool_geometry(x_shape, kernel_size, stride, "avgpool2d_backward_loops")
     (kh, kw), (sh, sw) = window.kernel, window.stride
-    n_batch, channels, height, width = x_shape
-    out_h, out_w = window.output_size(height, width, "avgpool2d_backward_loops")
     dx = np.zeros(x_shape, dtype=dy.dtype)
-    for n in range(n_batch):
-        for ch in range(channels):
-            for a in range(out_h):
-                for c in range(out_w):
-                    for i in range(kh):
-                        for j in range(kw):
-                            dx[n, ch, a * sh + i, c * sw + j] += dy[n, ch, a, c] / (kh * kw)
+    for n, ch, a, c in np.ndindex(y_shape):
+        for i in range(kh):
+            for j in range(kw):
+                dx[n, ch, a * sh + i, c * sw + j] += dy[n, ch, a, c] / (kh * kw)
     return dx

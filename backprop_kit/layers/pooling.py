@@ -1,68 +1,54 @@
-"""Max and average pooling over (N, C, H, W) batches, computed as two 1-D poolings.
+"""Max and average pooling over (N, C, H, W) batches, vectorized over the windows.
 
 A pooling window of ``kh x kw`` slides with ``stride`` (default: the kernel size, so the
 windows tile the input) over each channel separately; there is no padding.
 
-Both poolings are separable: the max of a window is the max over its kh rows of each row's
-max, and its mean is the mean of the row means. So each layer pools along the width first,
-then along the height. Pooling along one axis never loops over windows: it combines the
-``k`` strided slices ("taps") of the array that hold kernel offset 0, 1, ..., k-1 of every
-window, elementwise. For 2x2/2 the forward is two ``np.maximum`` calls, one on the odd and
-even columns of x (giving the row maxima, (N, C, H, Wo)), one on the odd and even rows of
-that.
+Both poolings first gather the windows, looping over the kh*kw kernel offsets rather than over
+windows: offset (i, j) of every window is one strided slice of x (``Window.slices``), an
+(N, C, Ho, Wo) view, and stacking the slices gives ``windows`` (N, C, Ho, Wo, kh*kw), each
+window's entries in row-major order. (Where the windows tile x, that is x reshaped to
+(N, C, Ho, kh, Wo, kw) with the two kernel axes moved last.) Then:
 
-The backward runs the two 1-D backwards in reverse order, as the chain rule says for a
-composition:
+- max pool: ``y = windows.max(-1)``. The backward sends each window's dy to the FIRST
+  position (row-major) holding its maximum, and only there: ``windows.argmax(-1)`` is that
+  position (argmax returns the first of tied maxima). Ties are common: after a ReLU, a window
+  of zeros has all its entries equal. Sending dy to every tied entry would multiply the
+  gradient by the number of ties; the first-max rule is one valid subgradient, and what
+  PyTorch does. The backward visits the offsets again and adds dy to slice k of dx where
+  the argmax is k;
+- average pool: ``y = windows.mean(-1)``; the backward adds dy / (kh*kw) to every slice.
 
-- max pool: each window's gradient goes to the FIRST position (row-major) holding its
-  maximum, and only there. Along one axis, the first tap equal to the output takes the
-  gradient, and a later tap only where no earlier one did; done along the height and then
-  the width, this picks the first row holding the window's max, then the first entry of that
-  row holding it: the first maximum in row-major order. Ties are common: after a ReLU, a
-  window of zeros has all its entries equal. Sending dy to every tied entry would multiply
-  the gradient by the number of ties; the first-max rule is what the forward's ``max`` picks
-  and what PyTorch does;
-- average pool: dy / (kh*kw) goes to every tap, along the height, then the width.
-
-Where windows overlap (stride < kernel) taps share entries and their gradients are added.
-
-Max pooling 2x2 with stride 2, by far the most common window, has a faster path of its own
-(same results): numpy runs slowly on the short, strided rows that a width-first pooling
-creates, so the forward pools along the height first (rows of W contiguous entries), then along
-the width, and the routing is not done in two steps: each window's first maximum is found
-directly (with the window ``a b / c d`` it is ``a`` if a == y, else ``b`` if b == y, else
-``c`` if c == y, else ``d``), as one flat index into x per window, and the backward scatters
-dy there into a zero dx (the windows tile x, so no two indices collide). The layer finds the
-index in its forward, in blocks of samples small enough to stay in the cache (see
-``BLOCK_BYTES``), so that x is read from memory once for y and the routing together.
+Where windows overlap (stride < kernel), slices share entries and ``+=`` adds their shares.
+Start from ``naive`` (one window at a time) and read this file next. The layers run the tuned
+kernels of ``backprop_kit.fast.pooling`` by default (same numbers); ``fast=False`` runs the
+functions below. dx has the dtype of x (dy is converted to it).
 
 Public functions (the notebooks call them to compare with their own code):
 
 - ``maxpool2d_forward(x, kernel_size=2, stride=None) -> y``
-- ``maxpool2d_backward(dy, x, kernel_size=2, stride=None, *, y=None) -> dx``
-  (pass the forward's y to save recomputing it)
+- ``maxpool2d_backward(dy, x, kernel_size=2, stride=None) -> dx``
 - ``avgpool2d_forward(x, kernel_size=2, stride=None) -> y``
-- ``avgpool2d_backward(dy, x_shape, kernel_size=2, stride=None) -> dx``
+- ``avgpool2d_backward(dy, x_shape, kernel_size=2, stride=None) -> dx`` (dtype of dy)
 
 ``kernel_size`` and ``stride`` are ints or (height, width) pairs; ``stride=None`` means the
-kernel size. The loop versions, one window at a time, are in ``naive``.
+kernel size.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from backprop_kit.layers._validate import check_float_array, check_like, check_shape
+from backprop_kit.fast import pooling as fast_pooling
+from backprop_kit.layers._validate import check_float_array, check_upstream, require_shape
 from backprop_kit.layers.base import Layer
 from backprop_kit.layers.windows import Pair, Window
 
 __all__ = [
     "AvgPool2D",
     "MaxPool2D",
-    "MaxPoolCache",
+    "PoolCache",
     "avgpool2d_backward",
     "avgpool2d_forward",
     "maxpool2d_backward",
@@ -74,337 +60,89 @@ __all__ = [
 def pool_window(kernel_size: int | Pair, stride: int | Pair | None, where: str) -> Window:
     """The window of a pooling layer: no padding, stride defaulting to the kernel size.
 
-    Parameters
-    ----------
-    kernel_size : int or (int, int)
-    stride : int or (int, int) or None
-        None means ``kernel_size``.
-    where : str
-        The caller, for error messages.
-
-    Returns
-    -------
-    Window
+    ``stride=None`` means ``kernel_size``; ``where`` names the caller in error messages.
     """
     return Window.from_args(kernel_size, kernel_size if stride is None else stride, 0, where)
 
 
-def _check_input(x: object, where: str) -> np.ndarray:
+def _checked_input(
+    x: object, kernel_size: int | Pair, stride: int | Pair | None, where: str
+) -> tuple[np.ndarray, Window]:
+    """Check x (N, C, H, W) and the window that must fit it; return both."""
     x = check_float_array(x, "x", where)
-    check_shape(x, ("N", "C", "H", "W"), "x", where)
-    return x
+    require_shape(x, ("N", "C", "H", "W"), "x", where)
+    window = pool_window(kernel_size, stride, where)
+    window.output_size(*x.shape[2:], where)
+    return x, window
 
 
-@dataclass(frozen=True)
-class _Axis:
-    """One axis of a pooling window: the array axis, kernel size, stride, output count."""
-
-    axis: int
-    kernel: int
-    stride: int
-    count: int
-
-    def taps(self, array: np.ndarray) -> list[np.ndarray]:
-        """The views of ``array`` holding kernel offset 0, 1, ... of every window."""
-        taps = []
-        for offset in range(self.kernel):
-            index = [slice(None)] * array.ndim
-            index[self.axis] = slice(offset, offset + self.stride * (self.count - 1) + 1,
-                                     self.stride)
-            taps.append(array[tuple(index)])
-        return taps
-
-    def gradient_buffer(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """An array to write the taps' gradients into: zeros unless the taps tile it."""
-        tiled = self.stride == self.kernel and self.kernel * self.count == shape[self.axis]
-        return (np.empty if tiled else np.zeros)(shape, dtype=dtype)
-
-    def write_product(self, dx_tap: np.ndarray, dy: np.ndarray, factor: object) -> None:
-        """Set the tap view ``dx_tap`` to ``dy * factor``, or add it if windows overlap."""
-        if self.stride >= self.kernel:
-            np.multiply(dy, factor, out=dx_tap)  # each entry of dx is in one window only
-        else:
-            dx_tap += dy * factor
-
-
-def _axes(window: Window, x_shape: tuple[int, ...], where: str) -> tuple[_Axis, _Axis]:
-    """The (height, width) axes of the window on an (N, C, H, W) input."""
-    out_h, out_w = window.output_size(*x_shape[2:], where)
-    (kh, kw), (sh, sw) = window.kernel, window.stride
-    return _Axis(2, kh, sh, out_h), _Axis(3, kw, sw, out_w)
-
-
-def _fold(taps: list[np.ndarray], combine: np.ufunc) -> np.ndarray:
-    """Combine the taps elementwise with ``combine`` (np.maximum, np.add): a fresh array."""
-    out = combine(taps[0], taps[1]) if len(taps) > 1 else taps[0].copy()
-    for tap in taps[2:]:
-        combine(out, tap, out=out)
-    return out
-
-
-def _is_2x2_tiling(window: Window) -> bool:
-    """Whether the window is 2x2 with stride 2: the case with a fast path of its own."""
-    return window.kernel == (2, 2) and window.stride == (2, 2)
-
-
-def _max_forward(x: np.ndarray, window: Window, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """Row maxima (N, C, H, Wo) and window maxima y (N, C, Ho, Wo), for any window."""
-    height, width = _axes(window, x.shape, where)
-    rows = _fold(width.taps(x), np.maximum)
-    return rows, _fold(height.taps(rows), np.maximum)
-
-
-def _window_max(x: np.ndarray, window: Window, where: str) -> np.ndarray:
-    """The window maxima y (N, C, Ho, Wo) alone, for any window."""
-    if _is_2x2_tiling(window):
-        window.output_size(*x.shape[2:], where)  # raises unless H and W are even
-        return _window_max_2x2(x)
-    return _max_forward(x, window, where)[1]
-
-
-BLOCK_BYTES = 1 << 20
-"""Bytes of x in one block of samples of the 2x2/2 routing (at least one sample).
-
-A block and its temporaries stay in a core's L2 cache (1 MiB on the machines measured), so
-that x comes from memory once, not once per comparison; see ``python -m benchmarks
---cases pool`` for the effect.
-"""
-
-
-@lru_cache(maxsize=4)
-def _corner_index(n: int, c: int, h: int, w: int) -> np.ndarray:
-    """Flat index into a C-ordered (n, c, h, w) array of every 2x2/2 window's top-left entry.
-
-    Returns
-    -------
-    np.ndarray
-        Shape (n, c, h // 2, w // 2), intp, read-only (it is shared between calls).
-    """
-    top_rows = np.arange(n * c * (h // 2), dtype=np.intp) * (2 * w)  # entry (n, c, 2i, 0)
-    index = (top_rows[:, None] + np.arange(0, w, 2, dtype=np.intp)).reshape(n, c, h // 2, w // 2)
-    index.flags.writeable = False
-    return index
-
-
-def _window_max_2x2(
-    x: np.ndarray, out: np.ndarray | None = None, columns: np.ndarray | None = None
+def _checked_dy(
+    dy: object, x_shape: tuple, dtype: np.dtype | None, window: Window, where: str
 ) -> np.ndarray:
-    """2x2/2 max pooling of x (N, C, H, W) into ``out`` (N, C, H/2, W/2) (new when None).
-
-    The height first: its two taps are rows of W contiguous entries, on which numpy is fast;
-    ``columns`` (N, C, H/2, W) receives those column maxima (new when None).
-    """
-    columns = np.maximum(x[:, :, 0::2], x[:, :, 1::2], out=columns)
-    return np.maximum(columns[..., 0::2], columns[..., 1::2], out=out)
-
-
-def _first_max_index_2x2(
-    x: np.ndarray, y: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """2x2/2 max pooling with the flat index into x of each window's first maximum.
-
-    With the window ``a b / c d`` the first maximum in row-major order lies in the bottom row
-    unless a or b holds y, and in the right column if a does not hold y and either b holds it
-    or c does not (then it is b or d). The batch is worked through in blocks of samples of
-    about :data:`BLOCK_BYTES`, every step of a block writing into buffers that the next block
-    reuses.
-
-    Parameters
-    ----------
-    x : np.ndarray
-        Shape (N, C, H, W), H and W even.
-    y : np.ndarray, optional
-        The window maxima (N, C, H/2, W/2) if already known; computed when None.
-
-    Returns
-    -------
-    y : np.ndarray
-        Shape (N, C, H/2, W/2): ``y`` itself when given.
-    index : np.ndarray
-        Shape (N, C, H/2, W/2), intp: the position of each window's first maximum in
-        ``x.reshape(-1)``.
-    """
-    n, c, h, w = x.shape
-    block = max(1, min(n, BLOCK_BYTES // max(1, x[:1].nbytes)))  # samples per block
-    compute_y = y is None
-    if compute_y:
-        y = np.empty((n, c, h // 2, w // 2), dtype=x.dtype)
-        columns = np.empty((block, c, h // 2, w), dtype=x.dtype)
-    index = np.empty(y.shape, dtype=np.intp)
-    a_max, right, lower = (np.empty((block, *y.shape[1:]), dtype=bool) for _ in range(3))
-    corner = _corner_index(block, c, h, w)
-    for start in range(0, n, block):
-        x_block, y_block = x[start : start + block], y[start : start + block]
-        size = len(x_block)
-        if compute_y:
-            _window_max_2x2(x_block, out=y_block, columns=columns[:size])
-        a, r, low = a_max[:size], right[:size], lower[:size]
-        np.equal(x_block[:, :, 0::2, 0::2], y_block, out=a)
-        np.equal(x_block[:, :, 0::2, 1::2], y_block, out=low)  # b holds y
-        np.not_equal(x_block[:, :, 1::2, 0::2], y_block, out=r)  # c does not hold y
-        np.logical_or(r, low, out=r)
-        np.greater(r, a, out=r)  # right column: (b or not c) and not a
-        np.logical_or(low, a, out=low)
-        np.logical_not(low, out=low)  # bottom row: neither a nor b
-        block_index = index[start : start + block]
-        np.multiply(low, w, out=block_index)  # offset of the first maximum in its window
-        block_index += r
-        block_index += corner[:size]
-        if start:
-            block_index += start * c * h * w
-    return y, index
+    """Check dy (N, C, Ho, Wo) for an input of shape ``x_shape``; return it in ``dtype``
+    (the dtype of x, which dx gets), or as it is when ``dtype`` is None."""
+    out = window.output_size(*x_shape[2:], where)
+    if dtype is None:
+        dtype = check_float_array(dy, "dy", where).dtype
+    return check_upstream(dy, (*x_shape[:2], *out), dtype, "dy", where)
 
 
-def _scatter(dy: np.ndarray, index: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
-    """A zero array of shape ``x_shape`` with ``dy`` added at the flat positions ``index``.
+def _offset_slices(window: Window, x_shape: tuple) -> list[tuple[slice, slice]]:
+    """Kernel offset k = i*kw + j of every window, as (rows, cols) slices of x."""
+    out = window.output_size(*x_shape[2:], "pooling")
+    return [window.slices(i, j, out) for i, j in window.offsets()]
 
-    The positions must be distinct (true for windows that tile x).
-    """
+
+def _windows(x: np.ndarray, window: Window) -> np.ndarray:
+    """Every window of x (N, C, H, W), gathered: (N, C, Ho, Wo, kh*kw), row-major entries."""
+    return np.stack([x[:, :, rows, cols] for rows, cols in _offset_slices(window, x.shape)], -1)
+
+
+def _route(dy: np.ndarray, argmax: np.ndarray, x_shape: tuple, window: Window) -> np.ndarray:
+    """Max pool backward: dy (N, C, Ho, Wo) to the entry ``argmax`` of its window; dx."""
     dx = np.zeros(x_shape, dtype=dy.dtype)
-    dx.reshape(-1)[index.reshape(-1)] = dy.reshape(-1)
+    for k, (rows, cols) in enumerate(_offset_slices(window, x_shape)):
+        dx[:, :, rows, cols] += np.where(argmax == k, dy, 0)
     return dx
 
 
-def _route_along(dy: np.ndarray, x: np.ndarray, y: np.ndarray, axis: _Axis) -> np.ndarray:
-    """1-D max pool backward: each output's dy goes to the first tap of x equal to it."""
-    dx = axis.gradient_buffer(x.shape, dy.dtype)
-    unclaimed = None  # where no earlier tap held the max (None: before the first tap)
-    for offset, (x_tap, dx_tap) in enumerate(zip(axis.taps(x), axis.taps(dx), strict=True)):
-        if offset == axis.kernel - 1:
-            hit = True if unclaimed is None else unclaimed  # the last tap takes the rest
-        elif unclaimed is None:
-            hit = x_tap == y
-            unclaimed = ~hit
-        else:
-            hit = x_tap == y
-            hit &= unclaimed
-            unclaimed ^= hit  # hit lies inside unclaimed, so xor removes it
-        axis.write_product(dx_tap, dy, hit)
+def _spread(dy: np.ndarray, x_shape: tuple, window: Window) -> np.ndarray:
+    """Average pool backward: dy (N, C, Ho, Wo) / (kh*kw) to every entry of its window; dx."""
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    share = dy / (window.kernel[0] * window.kernel[1])
+    for rows, cols in _offset_slices(window, x_shape):
+        dx[:, :, rows, cols] += share
     return dx
-
-
-def _max_backward(
-    dy: np.ndarray, x: np.ndarray, rows: np.ndarray, y: np.ndarray, window: Window, where: str
-) -> np.ndarray:
-    """dx for max pooling: route along the height to the rows, then along the width."""
-    height, width = _axes(window, x.shape, where)
-    return _route_along(_route_along(dy, rows, y, height), x, rows, width)
 
 
 def maxpool2d_forward(
     x: np.ndarray, kernel_size: int | Pair = 2, stride: int | Pair | None = None
 ) -> np.ndarray:
-    """Max pooling: the largest entry of every window.
-
-    Parameters
-    ----------
-    x : np.ndarray
-        Shape (N, C, H, W), float.
-    kernel_size : int or (int, int), default 2
-    stride : int or (int, int), optional
-        Default: the kernel size.
-
-    Returns
-    -------
-    np.ndarray
-        y, shape (N, C, Ho, Wo).
-    """
-    where = "maxpool2d_forward"
-    x = _check_input(x, where)
-    return _window_max(x, pool_window(kernel_size, stride, where), where)
+    """Max pooling: y (N, C, Ho, Wo), the largest entry of every window of x (N, C, H, W)."""
+    x, window = _checked_input(x, kernel_size, stride, "maxpool2d_forward")
+    return _windows(x, window).max(axis=-1)
 
 
 def maxpool2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    kernel_size: int | Pair = 2,
-    stride: int | Pair | None = None,
-    *,
-    y: np.ndarray | None = None,
+    dy: np.ndarray, x: np.ndarray, kernel_size: int | Pair = 2, stride: int | Pair | None = None
 ) -> np.ndarray:
-    """Gradient of max pooling: each window's dy goes to its first maximum (row-major).
+    """Gradient of max pooling: dx (N, C, H, W), each window's dy at its first maximum.
 
-    Parameters
-    ----------
-    dy : np.ndarray
-        dL/dy, shape (N, C, Ho, Wo).
-    x : np.ndarray
-        The forward's input, shape (N, C, H, W).
-    kernel_size, stride
-        As in the forward.
-    y : np.ndarray, optional
-        The forward's output (N, C, Ho, Wo); recomputed when None. Passing it saves the
-        forward's work for 2x2/2 windows (other windows recompute the row maxima anyway).
-
-    Returns
-    -------
-    np.ndarray
-        dL/dx, shape (N, C, H, W).
+    dy is dL/dy (N, C, Ho, Wo); x is the forward's input (N, C, H, W), whose dtype dx has;
+    kernel_size and stride are as in the forward.
     """
     where = "maxpool2d_backward"
-    x = _check_input(x, where)
-    window = pool_window(kernel_size, stride, where)
-    out_shape = (*x.shape[:2], *window.output_size(*x.shape[2:], where))
-    if y is not None:
-        check_float_array(y, "y", where)
-        check_shape(y, out_shape, "y", where)
-    if _is_2x2_tiling(window):
-        y, index = _first_max_index_2x2(x, y)
-        check_like(dy, y, "dy", where)
-        return _scatter(dy, index, x.shape)
-    rows, y_recomputed = _max_forward(x, window, where)
-    y = y_recomputed if y is None else y
-    check_like(dy, y, "dy", where)
-    return _max_backward(dy, x, rows, y, window, where)
-
-
-def _mean_forward(x: np.ndarray, window: Window, where: str) -> np.ndarray:
-    height, width = _axes(window, x.shape, where)
-    y = _fold(height.taps(_fold(width.taps(x), np.add)), np.add)
-    y *= 1.0 / (height.kernel * width.kernel)
-    return y
-
-
-def _spread_along(dy: np.ndarray, size: int, axis: _Axis, factor: float) -> np.ndarray:
-    """1-D average pool backward: every tap receives dy * factor."""
-    shape = list(dy.shape)
-    shape[axis.axis] = size
-    dx = axis.gradient_buffer(tuple(shape), dy.dtype)
-    for dx_tap in axis.taps(dx):
-        axis.write_product(dx_tap, dy, factor)
-    return dx
-
-
-def _mean_backward(
-    dy: np.ndarray, x_shape: tuple[int, ...], window: Window, where: str
-) -> np.ndarray:
-    """dx for average pooling: dy / (kh*kw) spread along the height, then the width."""
-    height, width = _axes(window, x_shape, where)
-    d_rows = _spread_along(dy, x_shape[2], height, 1.0 / (height.kernel * width.kernel))
-    return _spread_along(d_rows, x_shape[3], width, 1.0)
+    x, window = _checked_input(x, kernel_size, stride, where)
+    dy = _checked_dy(dy, x.shape, x.dtype, window, where)
+    return _route(dy, _windows(x, window).argmax(axis=-1), x.shape, window)
 
 
 def avgpool2d_forward(
     x: np.ndarray, kernel_size: int | Pair = 2, stride: int | Pair | None = None
 ) -> np.ndarray:
-    """Average pooling: the mean of every window.
-
-    Parameters
-    ----------
-    x : np.ndarray
-        Shape (N, C, H, W), float.
-    kernel_size : int or (int, int), default 2
-    stride : int or (int, int), optional
-        Default: the kernel size.
-
-    Returns
-    -------
-    np.ndarray
-        y, shape (N, C, Ho, Wo).
-    """
-    where = "avgpool2d_forward"
-    x = _check_input(x, where)
-    return _mean_forward(x, pool_window(kernel_size, stride, where), where)
+    """Average pooling: y (N, C, Ho, Wo), the mean of every window of x (N, C, H, W)."""
+    x, window = _checked_input(x, kernel_size, stride, "avgpool2d_forward")
+    return _windows(x, window).mean(axis=-1)
 
 
 def avgpool2d_backward(
@@ -413,163 +151,126 @@ def avgpool2d_backward(
     kernel_size: int | Pair = 2,
     stride: int | Pair | None = None,
 ) -> np.ndarray:
-    """Gradient of average pooling: every entry of a window gets dy / (kh*kw).
+    """Gradient of average pooling: dx (``x_shape``), dy / (kh*kw) on every window entry.
 
-    Parameters
-    ----------
-    dy : np.ndarray
-        dL/dy, shape (N, C, Ho, Wo).
-    x_shape : (int, int, int, int)
-        (N, C, H, W) of the forward's input.
-    kernel_size, stride
-        As in the forward.
-
-    Returns
-    -------
-    np.ndarray
-        dL/dx, shape ``x_shape``.
+    dy is dL/dy (N, C, Ho, Wo); x_shape is (N, C, H, W) of the forward's input.
     """
     where = "avgpool2d_backward"
     window = pool_window(kernel_size, stride, where)
-    out = window.output_size(*x_shape[2:], where)
-    check_float_array(dy, "dy", where)
-    check_shape(dy, (*x_shape[:2], *out), "dy", where)
-    return _mean_backward(dy, tuple(x_shape), window, where)
+    return _spread(_checked_dy(dy, tuple(x_shape), None, window, where), tuple(x_shape), window)
 
 
 @dataclass
-class MaxPoolCache:
-    """What :class:`MaxPool2D` keeps between forward and backward.
+class PoolCache:
+    """What a pooling layer keeps between forward and backward.
 
     Attributes
     ----------
-    x_shape : tuple of int
+    x_shape : (int, int, int, int)
         (N, C, H, W) of the input.
-    y : np.ndarray
-        The output (N, C, Ho, Wo).
-    x : np.ndarray or None
-        The input, by reference (do not modify it before backward); None when ``index``
-        makes it unnecessary.
-    rows : np.ndarray or None
-        The maxima along the width, (N, C, H, Wo): the intermediate of the two 1-D poolings
-        that windows other than 2x2/2 are computed with; None for 2x2/2.
-    index : np.ndarray or None
-        2x2/2 windows in training mode: the flat position in x of each window's first
-        maximum, (N, C, Ho, Wo) intp, found by the forward (so the backward is a scatter);
-        None otherwise.
+    dtype : np.dtype
+        The input's dtype, which dx gets.
+    routing : np.ndarray or fast.pooling.MaxRouting or None
+        Max pooling: where each window's first maximum is, as ``argmax`` (N, C, Ho, Wo)
+        into the window's entries, or with ``fast=True`` the fast kernels' routing; None for
+        average pooling.
     """
 
-    x_shape: tuple[int, ...]
-    y: np.ndarray
-    x: np.ndarray | None = None
-    rows: np.ndarray | None = None
-    index: np.ndarray | None = None
+    x_shape: tuple[int, int, int, int]
+    dtype: np.dtype
+    routing: np.ndarray | fast_pooling.MaxRouting | None = None
 
 
-class MaxPool2D(Layer):
-    """Max pooling over each channel's height and width.
+class _Pool2D(Layer):
+    """The window, checks and caching that max and average pooling share.
 
-    forward:  x (N, C, H, W) -> y (N, C, Ho, Wo), the maximum of each window
-    backward: dy (N, C, Ho, Wo) -> dx (N, C, H, W): dy of a window goes to the first
-              position (row-major within the window) holding its maximum; zero elsewhere
-
-    For 2x2/2 windows in training mode the forward also finds those positions, as
-    ``torch.nn.functional.max_pool2d`` does when its input requires a gradient: the data is
-    then read while it is in the cache, the backward is one scatter, and the cache holds an
-    intp index (N, C, Ho, Wo) instead of x. In evaluation mode the forward computes y only
-    (and keeps x, so that a backward, e.g. for an input-gradient saliency map, still works).
+    forward:  x (N, C, H, W) -> y (N, C, Ho, Wo); backward: dy (N, C, Ho, Wo) ->
+    dx (N, C, H, W), dtype of x. Ho = (H - kh) / sh + 1 must be an integer, and likewise Wo.
 
     Parameters
     ----------
     kernel_size : int or (int, int), default 2
     stride : int or (int, int), optional
-        Default: the kernel size (windows that tile the input). Ho = (H - kh) / sh + 1 must
-        be an integer, and likewise Wo.
+        Default: the kernel size (windows that tile the input).
+    fast : bool, default True
+        Run the tuned kernels of ``backprop_kit.fast.pooling`` (same numbers).
 
     Attributes
     ----------
     window : Window
-    cache : MaxPoolCache
-        What the last forward found (see there).
+    cache : PoolCache
     """
 
-    def __init__(self, kernel_size: int | Pair = 2, stride: int | Pair | None = None) -> None:
+    def __init__(
+        self, kernel_size: int | Pair = 2, stride: int | Pair | None = None, *, fast: bool = True
+    ) -> None:
         super().__init__()
-        self.window = pool_window(kernel_size, stride, "MaxPool2D")
+        self.window = pool_window(kernel_size, stride, type(self).__name__)
+        self._fast = fast
+
+    @property
+    def fast(self) -> bool:
+        """Whether the layer runs the tuned kernels (set by the constructor)."""
+        return self._fast
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Return the maximum of every window, shape (N, C, Ho, Wo)."""
-        where = f"{self!r}.forward"
+        """Pool every window of x (N, C, H, W); returns y (N, C, Ho, Wo)."""
         self.cache = None  # drop the last forward's arrays now, so numpy can reuse their memory
-        x = _check_input(x, where)
-        if not _is_2x2_tiling(self.window):
-            rows, y = _max_forward(x, self.window, where)
-            self.cache = MaxPoolCache(x_shape=x.shape, y=y, x=x, rows=rows)
-        elif self.training:
-            self.window.output_size(*x.shape[2:], where)  # raises unless H and W are even
-            y, index = _first_max_index_2x2(x)
-            self.cache = MaxPoolCache(x_shape=x.shape, y=y, index=index)
-        else:
-            y = _window_max(x, self.window, where)
-            self.cache = MaxPoolCache(x_shape=x.shape, y=y, x=x)
+        x, _ = _checked_input(x, self.window.kernel, self.window.stride, f"{self!r}.forward")
+        y, routing = self._pool(x)
+        self.cache = PoolCache(x_shape=x.shape, dtype=x.dtype, routing=routing)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Return dx (N, C, H, W): each window's dy at its first maximum."""
+        """Return dx (N, C, H, W) in the dtype of x, from dy (N, C, Ho, Wo)."""
         cache = self._cached()
-        where = f"{self!r}.backward"
-        check_like(dy, cache.y, "dy", where)
-        if cache.rows is not None:
-            return _max_backward(dy, cache.x, cache.rows, cache.y, self.window, where)
-        index = cache.index
-        if index is None:  # a 2x2/2 forward in evaluation mode
-            index = _first_max_index_2x2(cache.x, cache.y)[1]
-        return _scatter(dy, index, cache.x_shape)
+        dy = _checked_dy(dy, cache.x_shape, cache.dtype, self.window, f"{self!r}.backward")
+        return self._unpool(dy, cache)
+
+    def _pool(self, x: np.ndarray) -> tuple[np.ndarray, object]:
+        raise NotImplementedError
+
+    def _unpool(self, dy: np.ndarray, cache: PoolCache) -> np.ndarray:
+        raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"MaxPool2D({self.window})"
+        return f"{type(self).__name__}({self.window})"
 
 
-class AvgPool2D(Layer):
-    """Average pooling over each channel's height and width.
+class MaxPool2D(_Pool2D):
+    """Max pooling over each channel's height and width (see :class:`_Pool2D`).
 
-    forward:  x (N, C, H, W) -> y (N, C, Ho, Wo), the mean of each window
-    backward: dy (N, C, Ho, Wo) -> dx (N, C, H, W): every entry of a window receives
-              dy / (kh*kw) (summed where windows overlap)
-
-    Parameters
-    ----------
-    kernel_size : int or (int, int), default 2
-    stride : int or (int, int), optional
-        Default: the kernel size.
-
-    Attributes
-    ----------
-    window : Window
-    cache : tuple of int
-        The input shape (N, C, H, W) of the last forward: all backward needs.
+    y is the maximum of each window; dx is zero except at each window's first maximum
+    (row-major within the window), which receives the window's dy (summed where windows
+    overlap). With ``fast=True`` and 2x2/2 windows in training mode the forward finds those
+    positions, so the cache holds an index instead of x (see ``fast.pooling.max_pool``).
     """
 
-    def __init__(self, kernel_size: int | Pair = 2, stride: int | Pair | None = None) -> None:
-        super().__init__()
-        self.window = pool_window(kernel_size, stride, "AvgPool2D")
+    def _pool(self, x: np.ndarray) -> tuple[np.ndarray, object]:
+        if self._fast:
+            return fast_pooling.max_pool(x, self.window, self.training)
+        windows = _windows(x, self.window)
+        return windows.max(axis=-1), windows.argmax(axis=-1)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Return the mean of every window, shape (N, C, Ho, Wo)."""
-        where = f"{self!r}.forward"
-        x = _check_input(x, where)
-        y = _mean_forward(x, self.window, where)
-        self.cache = x.shape
-        return y
+    def _unpool(self, dy: np.ndarray, cache: PoolCache) -> np.ndarray:
+        if self._fast:
+            return fast_pooling.max_pool_backward(dy, cache.routing, self.window)
+        return _route(dy, cache.routing, cache.x_shape, self.window)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Return dx (N, C, H, W): dy / (kh*kw) spread over each window."""
-        x_shape = self._cached()
-        where = f"{self!r}.backward"
-        n, c, h, w = x_shape
-        check_float_array(dy, "dy", where)
-        check_shape(dy, (n, c, *self.window.output_size(h, w, where)), "dy", where)
-        return _mean_backward(dy, x_shape, self.window, where)
 
-    def __repr__(self) -> str:
-        return f"AvgPool2D({self.window})"
+class AvgPool2D(_Pool2D):
+    """Average pooling over each channel's height and width (see :class:`_Pool2D`).
+
+    y is the mean of each window; every entry of a window receives dy / (kh*kw) (summed
+    where windows overlap).
+    """
+
+    def _pool(self, x: np.ndarray) -> tuple[np.ndarray, None]:
+        if self._fast:
+            return fast_pooling.avg_pool(x, self.window), None
+        return _windows(x, self.window).mean(axis=-1), None
+
+    def _unpool(self, dy: np.ndarray, cache: PoolCache) -> np.ndarray:
+        if self._fast:
+            return fast_pooling.avg_pool_backward(dy, cache.x_shape, self.window)
+        return _spread(dy, cache.x_shape, self.window)

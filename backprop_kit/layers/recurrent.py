@@ -30,7 +30,8 @@ from backprop_kit.layers._validate import (
     check_dtype,
     check_float_array,
     check_positive_int,
-    check_shape,
+    check_upstream,
+    require_shape,
 )
 from backprop_kit.layers.base import Layer
 
@@ -96,7 +97,7 @@ class RecurrentBase(Layer):
     def _check_sequence(self, x: object, where: str) -> tuple[int, int]:
         """Check the input batch x (N, T, D); return (N, T)."""
         check_float_array(x, "x", where)
-        check_shape(x, ("N", "T", self.input_size), "x", where)
+        require_shape(x, ("N", "T", self.input_size), "x", where)
         check_dtype(x, self.dtype, "x", where)
         n, t = x.shape[:2]
         if n == 0 or t == 0:
@@ -111,15 +112,13 @@ class RecurrentBase(Layer):
         if state is None:
             return np.zeros((n, self.hidden_size), dtype=self.dtype)
         check_float_array(state, name, where)
-        check_shape(state, (n, self.hidden_size), name, where)
+        require_shape(state, (n, self.hidden_size), name, where)
         check_dtype(state, self.dtype, name, where)
         return state
 
     def _check_upstream(self, dh: object, n: int, t: int, where: str) -> np.ndarray:
-        """Check the upstream gradient dh against the forward output's shape (N, T, H)."""
-        check_float_array(dh, "dh", where)
-        check_shape(dh, (n, t, self.hidden_size), "dh", where)
-        return dh
+        """Check the upstream gradient dh (N, T, H); return it in the parameters' dtype."""
+        return check_upstream(dh, (n, t, self.hidden_size), self.dtype, "dh", where)
 
     def _project_inputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The input part of every pre-activation, ``x_t @ Wx + b``, as one GEMM.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backprop_kit.layers._validate import check_float_array, check_is_layer, check_shape
+from backprop_kit.layers._validate import check_float_array, check_is_layer, check_upstream
 from backprop_kit.layers.base import Layer
 
 __all__ = ["Residual"]
@@ -39,8 +39,8 @@ class Residual(Layer):
         :meth:`parameters` and the gradient checker update and read the block itself.
     training : bool
         Setting it sets it on the block (``train()`` / ``eval()`` do this).
-    cache : tuple of int
-        Shape of the last forward's input, to check dy against.
+    cache : tuple
+        Shape and dtype of the last forward's input, to check dy against (and dx's dtype).
     """
 
     def __init__(self, block: Layer) -> None:
@@ -87,7 +87,7 @@ class Residual(Layer):
                 f"{where}: the block must keep the shape of its input {x.shape} so that the "
                 f"skip connection can add them, got {got}"
             )
-        self.cache = x.shape
+        self.cache = (x.shape, x.dtype)
         return x + branch
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -103,10 +103,9 @@ class Residual(Layer):
         np.ndarray
             dL/dx, shape of dy.
         """
-        shape = self._cached()
+        shape, dtype = self._cached()
         where = f"{self!r}.backward"
-        check_float_array(dy, "dy", where)
-        check_shape(dy, shape, "dy", where)
+        dy = check_upstream(dy, shape, dtype, "dy", where)
         d_branch = self.block.backward(dy)
         if d_branch is None:
             raise ValueError(

@@ -136,7 +136,7 @@ class RNN(RecurrentBase):
         cache = self._cached()
         h = cache.h
         steps, n = h.shape[0] - 1, h.shape[1]
-        self._check_upstream(dh, n, steps, f"{self!r}.backward")
+        dh = self._check_upstream(dh, n, steps, f"{self!r}.backward")
         da = np.square(h[1:])
         np.subtract(1, da, out=da)  # tanh'(a_t) = 1 - h_t**2 for all steps; times dh_total below
         dh_total = np.empty_like(da)

@@ -14,11 +14,17 @@ from numpy.typing import DTypeLike
 from backprop_kit.layers._validate import (
     check_float_array,
     check_indices,
-    check_shape,
+    check_upstream,
+    require_shape,
 )
 from backprop_kit.layers.base import Layer
 from backprop_kit.layers.linear import Linear
-from backprop_kit.layers.losses import Loss, _check_dloss, softmax_and_nll
+from backprop_kit.layers.losses import (
+    Loss,
+    _check_dloss,
+    softmax_and_nll,
+    softmax_nll_gradient,
+)
 
 __all__ = ["TemporalLinear", "TemporalSoftmaxCrossEntropy", "TemporalSoftmaxCrossEntropyCache"]
 
@@ -41,9 +47,9 @@ class TemporalLinear(Layer):
         Sizes of one input vector and one output vector.
     rng : np.random.Generator
         Draws the initial weights.
-    init : {"xavier", "he"}, default "xavier"
-        As in :class:`~backprop_kit.layers.linear.Linear`; Glorot suits a readout of tanh
-        states.
+    init : {"he", "xavier"}, default "he"
+        As in :class:`~backprop_kit.layers.linear.Linear`, with the same default as every layer
+        of the kit; ``"xavier"`` (Glorot) suits a readout of tanh states.
     dtype : float dtype, default float64
         Dtype of W and b and of the inputs.
 
@@ -62,7 +68,7 @@ class TemporalLinear(Layer):
         out_features: int,
         *,
         rng: np.random.Generator,
-        init: str = "xavier",
+        init: str = "he",
         dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__()
@@ -86,7 +92,7 @@ class TemporalLinear(Layer):
         """
         where = f"{self!r}.forward"
         check_float_array(x, "x", where)
-        check_shape(x, ("N", "T", self.in_features), "x", where)
+        require_shape(x, ("N", "T", self.in_features), "x", where)
         n, steps = x.shape[:2]
         y = self._linear.forward(x.reshape(n * steps, self.in_features))
         self.cache = (n, steps)
@@ -107,8 +113,7 @@ class TemporalLinear(Layer):
         """
         n, steps = self._cached()
         where = f"{self!r}.backward"
-        check_float_array(dy, "dy", where)
-        check_shape(dy, (n, steps, self.out_features), "dy", where)
+        dy = check_upstream(dy, (n, steps, self.out_features), self.params["W"].dtype, "dy", where)
         dx = self._linear.backward(dy.reshape(n * steps, self.out_features))
         return dx.reshape(n, steps, self.in_features)
 
@@ -123,52 +128,56 @@ class TemporalSoftmaxCrossEntropyCache:
     Attributes
     ----------
     probs : np.ndarray
-        softmax of the scores at every position, shape (N*T, C).
+        softmax of the scores at the M kept positions, shape (M, C).
     labels : np.ndarray
-        The labels, flattened, shape (N*T,).
-    weights : np.ndarray
-        1 / (number of unmasked positions) at the unmasked positions, 0 elsewhere, shape
-        (N*T, 1), dtype of the scores.
+        The labels at the kept positions, shape (M,).
+    rows : slice or np.ndarray
+        Which of the N*T flattened positions (n * T + t) were kept: ``slice(None)`` (all of
+        them) without a mask, else their indices, shape (M,).
     shape : tuple of int
         (N, T, C), to give dscores its shape back.
     """
 
     probs: np.ndarray
     labels: np.ndarray
-    weights: np.ndarray
+    rows: slice | np.ndarray
     shape: tuple[int, int, int]
 
 
 class TemporalSoftmaxCrossEntropy(Loss):
     """Softmax cross-entropy at every step, averaged over the positions the mask keeps.
 
-    forward:  scores (N, T, C), labels (N, T) int in [0, C), mask (N, T) bool or None
+    forward:  prediction = scores (N, T, C), target = labels (N, T) int in [0, C),
+              mask (N, T) bool or None
               -> L = (1/M) sum over unmasked (n, t) of -log softmax(scores[n, t])[labels[n, t]]
                  with M the number of unmasked positions (M = N*T without a mask), a float
-    backward: -> dscores = (softmax(scores) - onehot(labels)) * mask / M, shape (N, T, C)
+    backward: -> dscores = (softmax(scores) - onehot(labels)) * mask / M, shape and dtype of
+                 scores
 
     The mask leaves out positions that carry no target (padding, or the input phase of the
-    copy task); they get zero gradient. The softmax and the log-sum-exp trick are those of
-    :class:`~backprop_kit.layers.losses.SoftmaxCrossEntropy` (shared code), applied to the
-    N*T rows at once.
+    copy task). Like PyTorch's ``ignore_index``, a position left out does not enter the
+    computation at all: it gets zero gradient, and whatever its scores hold (even NaN or inf)
+    cannot reach the loss. The softmax and the log-sum-exp trick are those of
+    :class:`~backprop_kit.layers.losses.SoftmaxCrossEntropy` (shared code), applied to the M
+    kept rows at once.
 
     Attributes
     ----------
     cache : TemporalSoftmaxCrossEntropyCache
-        Probabilities, labels and per-position weights of the last forward.
+        Probabilities, labels and positions of the kept rows of the last forward.
     """
 
     def forward(
-        self, scores: np.ndarray, labels: np.ndarray, mask: np.ndarray | None = None
+        self, prediction: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None
     ) -> float:
         """Return the mean cross-entropy over the unmasked positions.
 
         Parameters
         ----------
-        scores : np.ndarray
-            Unnormalised log-probabilities, shape (N, T, C), floating point.
-        labels : np.ndarray
-            Integer targets, shape (N, T), values in [0, C).
+        prediction : np.ndarray
+            The scores (unnormalised log-probabilities), shape (N, T, C), floating point.
+        target : np.ndarray
+            Integer labels, shape (N, T), values in [0, C).
         mask : np.ndarray, optional
             Boolean, shape (N, T): True where the position counts. All positions when None.
 
@@ -178,33 +187,35 @@ class TemporalSoftmaxCrossEntropy(Loss):
             The mean loss.
         """
         where = "TemporalSoftmaxCrossEntropy.forward"
-        check_float_array(scores, "scores", where)
-        check_shape(scores, ("N", "T", "C"), "scores", where)
-        n, steps, n_classes = scores.shape
-        check_indices(labels, (n, steps), n_classes, "labels", where, noun="classes")
-        if mask is None:
-            mask = np.ones((n, steps), dtype=bool)
-        elif not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-            got = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__
-            raise TypeError(f"{where}: mask must be a boolean numpy array, got {got}")
-        check_shape(mask, (n, steps), "mask", where)
-        kept = int(np.count_nonzero(mask))
-        if kept == 0:
+        check_float_array(prediction, "prediction", where)
+        require_shape(prediction, ("N", "T", "C"), "prediction", where)
+        n, steps, n_classes = prediction.shape
+        check_indices(target, (n, steps), n_classes, "target", where, noun="classes")
+        if mask is not None:
+            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+                got = mask.dtype if isinstance(mask, np.ndarray) else type(mask).__name__
+                raise TypeError(f"{where}: mask must be a boolean numpy array, got {got}")
+            require_shape(mask, (n, steps), "mask", where)
+        if n * steps == 0:
+            raise ValueError(
+                f"{where}: prediction holds no position (shape {prediction.shape}), so the "
+                "mean is undefined"
+            )
+        rows = slice(None) if mask is None else np.flatnonzero(mask)
+        if mask is not None and len(rows) == 0:
             raise ValueError(f"{where}: the mask keeps no position, so the mean is undefined")
-        probs, nll = softmax_and_nll(
-            scores.reshape(n * steps, n_classes), labels.reshape(n * steps)
-        )
-        weights = mask.reshape(n * steps, 1) / scores.dtype.type(kept)
+        labels = target.reshape(n * steps)[rows]
+        probs, nll = softmax_and_nll(prediction.reshape(n * steps, n_classes)[rows], labels)
         self.cache = TemporalSoftmaxCrossEntropyCache(
-            probs=probs, labels=labels.reshape(-1), weights=weights, shape=scores.shape
+            probs=probs, labels=labels, rows=rows, shape=prediction.shape
         )
-        return float(np.dot(nll, weights[:, 0]))
+        return float(np.mean(nll))
 
     def backward(self, dloss: float = 1.0) -> np.ndarray:
         """Return dL/dscores = dloss * (softmax - onehot) * mask / M, shape (N, T, C)."""
         cache = self._cached()
         scale = _check_dloss(dloss, "TemporalSoftmaxCrossEntropy.backward")
-        dscores = cache.probs * (cache.weights * scale)
-        rows = np.arange(len(cache.labels))
-        dscores[rows, cache.labels] -= cache.weights[:, 0] * scale
+        n, steps, n_classes = cache.shape
+        dscores = np.zeros((n * steps, n_classes), dtype=cache.probs.dtype)
+        dscores[cache.rows] = softmax_nll_gradient(cache.probs, cache.labels, scale)
         return dscores.reshape(cache.shape)

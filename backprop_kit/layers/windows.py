@@ -1,4 +1,4 @@
-"""Sliding-window geometry shared by Conv2D, the pooling layers and the loop references.
+"""Sliding-window geometry shared by Conv2D, the pooling layers, the fast kernels and the loops.
 
 A window layer slides a ``kh x kw`` window over the (zero-padded) height and width of an
 (N, C, H, W) batch in steps of ``stride``. Along the height there are
@@ -14,8 +14,10 @@ offsets* (i, j) instead: offset (i, j) of every window at once is the strided sl
 ``padded[..., i : i + stride*(Ho-1) + 1 : stride, j : j + stride*(Wo-1) + 1 : stride]``, an
 (N, C, Ho, Wo) view. :meth:`Window.tap` gives that slice without building the padded array:
 the part of it that lies in the input, and which windows it belongs to (the others read
-padding, i.e. zeros). A convolution copies these views into its im2col matrix and adds
-gradients back through them; a max pool takes their elementwise maximum.
+padding, i.e. zeros); the tuned kernels in ``backprop_kit.fast`` use it. The readable layers
+pad with ``np.pad`` and take :meth:`Window.slices` of the padded array. A convolution copies
+these views into its im2col matrix and adds gradients back through them; a max pool compares
+them.
 """
 
 from __future__ import annotations
@@ -154,6 +156,27 @@ class Window:
             for j in range(self.kernel[1]):
                 yield i, j
 
+    def slices(self, i: int, j: int, out_size: Pair) -> tuple[slice, slice]:
+        """Kernel offset (i, j) of every window, as slices of the *padded* input.
+
+        Window (a, b) reads padded position (a*sh + i, b*sw + j), so offset (i, j) of all
+        windows is the strided slice ``padded[..., i : i + sh*(Ho-1) + 1 : sh, j : ... : sw]``.
+
+        Parameters
+        ----------
+        i, j : int
+            The kernel offset, 0 <= i < kh, 0 <= j < kw.
+        out_size : (int, int)
+            (Ho, Wo), from :meth:`output_size`.
+
+        Returns
+        -------
+        (slice, slice)
+            For the last two axes: ``padded[..., rows, cols]`` has shape (..., Ho, Wo).
+        """
+        (sh, sw), (out_h, out_w) = self.stride, out_size
+        return slice(i, i + sh * (out_h - 1) + 1, sh), slice(j, j + sw * (out_w - 1) + 1, sw)
+
     def tap(
         self, i: int, j: int, in_size: Pair, out_size: Pair
     ) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
@@ -195,11 +218,6 @@ class Window:
             index_in.append(slice(start, start + (last - first) * stride + 1, stride))
             index_out.append(slice(first, last + 1))
         return (index_in[0], index_in[1]), (index_out[0], index_out[1])
-
-    @property
-    def overlapping(self) -> bool:
-        """True if neighbouring windows share input entries (stride < kernel on an axis)."""
-        return any(s < k for s, k in zip(self.stride, self.kernel, strict=True))
 
     def __str__(self) -> str:
         text = f"{self.kernel[0]}x{self.kernel[1]}"

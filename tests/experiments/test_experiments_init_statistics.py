@@ -1,5 +1,7 @@
 """Glorot & Bengio (2010) and He et al. (2015) as reproduced in notebook 09: the published
-claims over several seeds, the initializations' variances and the measured gradients."""
+claims over several seeds, the initializations' variances and the measured gradients.
+
+The criteria are the ones :mod:`backprop_experiments.init_statistics`'s docstring states."""
 
 import numpy as np
 import pytest

@@ -1,19 +1,21 @@
 """Gradients through time (notebook 09): the sigma_1^t bound, the decay rate, explosion in a
 linear RNN and Pascanu et al.'s cliff, over several seeds; Jacobians and the cliff gradient
-checked by finite differences."""
+checked by finite differences.
+
+The criteria are the ones :mod:`backprop_experiments.rnn_jacobians`'s docstring states."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backprop_experiments._orthogonal import orthogonal_matrix
 from backprop_experiments.rnn_jacobians import (
     cliff_loss_and_gradient,
     cliff_surface,
     decay_slope,
     jacobian_norms,
     linear_rnn_jacobians,
-    orthogonal_matrix,
     random_recurrent_weights,
     rnn_states,
     tanh_rnn_jacobians,
@@ -80,6 +82,8 @@ def test_random_w_has_spectral_radius_near_half_its_largest_singular_value():
 def test_orthogonal_matrix_is_orthogonal():
     Q = orthogonal_matrix(6, np.random.default_rng(5))
     np.testing.assert_allclose(Q.T @ Q, np.eye(6), atol=1e-12)
+    with pytest.raises(ValueError, match="orthogonal_matrix: n must be a positive integer, got 0"):
+        orthogonal_matrix(0, np.random.default_rng(5))
 
 
 def _finite_difference_jacobian(W, h0, inputs, activation, eps=1e-6):

@@ -1,5 +1,7 @@
 """Nielsen's speed of learning (notebook 09): the published claims over five seeds, and the
-bias gradients behind them checked by finite differences."""
+bias gradients behind them checked by finite differences.
+
+The criteria are the ones :mod:`backprop_experiments.speed_of_learning`'s docstring states."""
 
 import numpy as np
 import pytest

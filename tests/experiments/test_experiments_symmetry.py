@@ -1,9 +1,10 @@
 """RHW 1986 symmetry detection: data, gradients, the vectorized trainer, the paper's criteria.
 
-Criteria from shared/notes/papers.md (Rumelhart, Hinton & Williams 1986, Nature 323:533):
-over 20 seeds with the paper's settings, >= 14 solve the task, the median number of sweeps
-lies in [700, 7000] (the paper: 1,425), solved networks have mirror weights equal and opposite
-(residual < 0.05), and the failures sit on the 87.5% "never symmetric" plateau.
+The criteria (Rumelhart, Hinton & Williams 1986, Nature 323:533, over 20 seeds with the paper's
+settings) are the ones :mod:`backprop_experiments.symmetry`'s docstring states: >= 14 seeds
+solve the task, the median number of sweeps lies in [700, 7000] (the paper: 1,425), solved
+networks have mirror weights equal and opposite (residual < 0.05), and the failures sit on the
+87.5% "never symmetric" plateau.
 """
 
 import itertools

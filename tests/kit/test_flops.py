@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from backprop_kit.flops import CallCounter, MacCounter, linear_macs, stack_macs
 from backprop_kit.gradcheck import numerical_gradient
-from backprop_kit.layers import Dropout, Linear, ReLU, Sequential, Tanh
+from backprop_kit.layers import Dropout, Linear, ReLU, Residual, Sequential, Tanh
 
 
 def counted_forward_backward(model, x, dy):
@@ -139,6 +139,14 @@ def test_stack_macs_reads_nested_sequentials_and_plain_lists():
     assert stack_macs(Sequential(*blocks, Dropout(0.5, rng=rng)), 2) == (96, 192)
     assert stack_macs(blocks, 2) == (96, 192)
     assert stack_macs([ReLU()], 2) == (0, 0)
+
+
+def test_stack_macs_counts_the_layers_inside_a_residual_block():
+    rng = np.random.default_rng(4)
+    model = [Linear(3, 5, rng=rng), Residual(Sequential(Linear(5, 5, rng=rng), Tanh()))]
+    # 2 * 3 * 5 forward for the first Linear and 2 * 5 * 5 for the one inside the block; the
+    # backward is twice each (dW and dx).
+    assert stack_macs(model, 2) == (80, 160)
 
 
 def test_call_counter_counts_calls_and_passes_arguments_through():

@@ -15,7 +15,17 @@ from hypothesis import strategies as st
 
 from backprop_kit.grad_checkpoint import CheckpointCache, CheckpointedSequential
 from backprop_kit.gradcheck import check_layer
-from backprop_kit.layers import Dropout, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh
+from backprop_kit.layers import (
+    BatchNorm1d,
+    Dropout,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    Tanh,
+)
 from backprop_kit.memory import CacheMonitor
 
 
@@ -216,3 +226,51 @@ def test_other_errors_are_clear():
     model.backward(np.ones((2, 2)))
     with pytest.raises(RuntimeError, match="backward was called before forward"):
         model.backward(np.ones((2, 2)))  # the backward dropped everything
+
+
+def nested_dropout_layers():
+    """Dropouts at depth 1 (inside Residual) and depth 2 (Sequential inside Residual)."""
+    rng = np.random.default_rng(3)
+    dropout_rng = np.random.default_rng(11)
+    return [Linear(5, 5, rng=rng),
+            Residual(Dropout(0.5, rng=dropout_rng)),
+            Tanh(),
+            Residual(Sequential(Linear(5, 5, rng=rng), Dropout(0.4, rng=dropout_rng), Tanh())),
+            Linear(5, 3, rng=rng)]
+
+
+@pytest.mark.parametrize("segment_size", [1, 2, 3])
+def test_a_dropout_nested_in_containers_is_recomputed_with_the_same_mask(segment_size):
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal((6, 5)), rng.standard_normal((6, 3))
+    plain = Sequential(*nested_dropout_layers())
+    checkpointed = CheckpointedSequential(*nested_dropout_layers(), segment_size=segment_size)
+    assert_same_step(plain, checkpointed, x, dy)
+    assert_same_step(plain, checkpointed, x, dy)  # the generators moved on in step with plain
+    inner = checkpointed[3].block  # and the backward dropped the caches at every depth
+    assert all(layer.cache is None for layer in [checkpointed[1].block, *inner.layers])
+
+
+def batchnorm_layers():
+    """BatchNorm1d at the top level and inside a Residual block."""
+    rng = np.random.default_rng(5)
+    return [Linear(4, 4, rng=rng), BatchNorm1d(4), ReLU(),
+            Residual(Sequential(Linear(4, 4, rng=rng), BatchNorm1d(4), Tanh())),
+            Linear(4, 2, rng=rng)]
+
+
+@pytest.mark.parametrize("segment_size", [1, 2, 4])
+def test_recomputing_leaves_the_batchnorm_running_statistics_as_sequential_has_them(
+    segment_size
+):
+    rng = np.random.default_rng(6)
+    plain = Sequential(*batchnorm_layers())
+    checkpointed = CheckpointedSequential(*batchnorm_layers(), segment_size=segment_size)
+    for _ in range(2):
+        x, dy = rng.standard_normal((7, 4)), rng.standard_normal((7, 2))
+        assert_same_step(plain, checkpointed, x, dy)
+    norms = [(plain[1], checkpointed[1]), (plain[3].block[1], checkpointed[3].block[1])]
+    for plain_norm, checkpointed_norm in norms:
+        assert not np.array_equal(plain_norm.running_mean, np.zeros(4))  # they did move
+        np.testing.assert_array_equal(checkpointed_norm.running_mean, plain_norm.running_mean)
+        np.testing.assert_array_equal(checkpointed_norm.running_var, plain_norm.running_var)

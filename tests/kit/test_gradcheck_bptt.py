@@ -14,7 +14,7 @@ from backprop_kit.gradcheck import (
     StepFunctions,
     check_bptt,
 )
-from backprop_kit.layers import LSTM, RNN
+from backprop_kit.layers import LSTM, RNN, Linear
 
 N, T, D, H = 2, 5, 3, 4
 
@@ -207,8 +207,12 @@ def test_check_bptt_errors_say_what_is_wrong():
         check_bptt(sequence_model(params), x.astype(np.float32), h0)
     with pytest.raises(ValueError, match=r"x must have shape \(N, T, D\) with T >= 1"):
         check_bptt(sequence_model(params), x[:, 0], h0)
-    with pytest.raises(TypeError, match=r"is not a recurrent layer: it lacks"):
+    with pytest.raises(TypeError, match=r"check_bptt: model \(object\) is not a layer: it lacks "
+                       r"forward, backward, params, grads \(for functions, wrap them"):
         check_bptt(object(), x, h0)
+    with pytest.raises(TypeError, match=r"model \(Linear\) is not a recurrent layer: it lacks "
+                       r"last_state"):
+        check_bptt(Linear(D, H, rng=np.random.default_rng(0)), x, h0)
     with pytest.raises(ValueError, match=r"the model's state is h0, c0, but h0 has 1 part"):
         check_bptt(LSTM(D, H, rng=np.random.default_rng(0)), x, h0)
     with pytest.raises(ValueError, match=r"dh must have the shape of the output h"):

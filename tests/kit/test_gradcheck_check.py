@@ -257,5 +257,6 @@ def test_bad_arguments_raise_clear_errors():
         check_gradients(identity, passthrough, {"x": x}, tolerance=-1)
     with pytest.raises(ValueError, match="0 < h < 1"):
         check_gradients(identity, passthrough, {"x": x}, h=0)
-    with pytest.raises(TypeError, match="needs a layer with forward, backward and params"):
+    with pytest.raises(TypeError, match=r"check_layer: layer \(object\) is not a layer: it lacks "
+                       r"forward, backward, params, grads \(to check a pair of functions"):
         check_layer(object(), x)

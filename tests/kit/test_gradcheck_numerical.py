@@ -1,12 +1,12 @@
-"""gradcheck.numerical and gradcheck.compare: finite differences, float64 only, exact restore,
-the relative-error formula and the one-sided kink detector."""
+"""gradcheck.numerical and gradcheck.relative_error: finite differences, float64 only, exact
+restore, the relative-error formula and the one-sided kink detector."""
 
 import numpy as np
 import pytest
 
 from backprop_kit.gradcheck import numerical_gradient, numerical_vjp
-from backprop_kit.gradcheck.compare import error_floor, find_kinks, relative_errors
 from backprop_kit.gradcheck.numerical import finite_differences
+from backprop_kit.gradcheck.relative_error import error_floor, find_kinks, relative_errors
 
 
 def test_numerical_gradient_of_a_cubic_matches_the_formula():

@@ -1,4 +1,8 @@
-"""Conv2D: finite differences, agreement with the naive loops, buffers, dtypes, error messages."""
+"""Conv2D: finite differences, agreement with the naive loops, buffers, dtypes, error messages.
+
+The fast kernels' equality with the readable functions is tested in test_fast_kernels.py; the
+finite-difference checks here run both (``fast=True``, the default, and ``fast=False``).
+"""
 
 import numpy as np
 import pytest
@@ -6,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from backprop_kit.gradcheck import check_layer
-from backprop_kit.layers import Conv2D, conv
+from backprop_kit.layers import Conv2D
 from backprop_kit.layers.conv import conv2d_backward, conv2d_forward
 from backprop_kit.layers.naive import conv2d_backward_loops, conv2d_forward_loops
 
@@ -29,11 +33,12 @@ GRADCHECK_CONFIGS = [
 ]
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "readable"])
 @pytest.mark.parametrize(("n", "c", "h", "w", "f", "kernel", "stride", "padding"),
                          GRADCHECK_CONFIGS)
-def test_conv_backward_matches_finite_differences(n, c, h, w, f, kernel, stride, padding):
+def test_conv_backward_matches_finite_differences(n, c, h, w, f, kernel, stride, padding, fast):
     rng = np.random.default_rng(1)
-    layer = make_conv(c, f, kernel, stride, padding)
+    layer = make_conv(c, f, kernel, stride, padding, fast=fast)
     report = check_layer(layer, rng.standard_normal((n, c, h, w)), seed=2)
     report.raise_if_failed()
     assert {array.name for array in report.arrays} == {"x", "W", "b"}
@@ -80,26 +85,6 @@ def test_vectorized_conv_equals_the_loops_in_float64(problem):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("per_sample", [True, False], ids=["dW-per-sample", "dW-one-product"])
-def test_both_weight_gradient_products_equal_the_loops(monkeypatch, per_sample):
-    # Which product computes dW depends on the positions per sample; force each in turn.
-    monkeypatch.setattr(conv, "PER_SAMPLE_WEIGHT_GRAD_POSITIONS", 1 if per_sample else 10**9)
-    rng = np.random.default_rng(7)
-    layer = make_conv(2, 3, (3, 2), stride=(1, 2), padding=1)
-    x = rng.standard_normal((3, 2, 9, 8))
-    dy = rng.standard_normal(layer.forward(x).shape)
-    dx = layer.backward(dy)
-    W = layer.params["W"]
-    dx_loops, dW_loops, db_loops = conv2d_backward_loops(dy, x, W, (1, 2), 1)
-    np.testing.assert_allclose(layer.grads["W"], dW_loops, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(layer.grads["b"], db_loops, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dx, dx_loops, rtol=1e-12, atol=1e-12)
-    for got, want in zip(conv2d_backward(dy, x, W, (1, 2), 1), (dx_loops, dW_loops, db_loops),
-                         strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    check_layer(make_conv(2, 3, (3, 2), stride=(1, 2), padding=1), x, seed=8).raise_if_failed()
-
-
 @settings(max_examples=20, deadline=None)
 @given(problem=conv_problems())
 def test_vectorized_conv_in_float32_agrees_with_the_float64_loops(problem):
@@ -116,9 +101,9 @@ def test_vectorized_conv_in_float32_agrees_with_the_float64_loops(problem):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_layer_and_pure_functions_give_the_same_numbers():
+def test_readable_layer_and_pure_functions_give_the_same_numbers():
     rng = np.random.default_rng(0)
-    layer = make_conv(3, 4, (3, 2), stride=(2, 1), padding=1)
+    layer = make_conv(3, 4, (3, 2), stride=(2, 1), padding=1, fast=False)
     x = rng.standard_normal((2, 3, 7, 6))
     y = layer.forward(x)
     dy = rng.standard_normal(y.shape)
@@ -174,9 +159,10 @@ def test_outputs_and_gradients_are_not_overwritten_by_later_calls():
     assert layer.grads["W"] is grad_W  # written in place, as the optimizers expect
 
 
-def test_batches_of_different_sizes_reuse_the_layer_correctly():
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "readable"])
+def test_batches_of_different_sizes_reuse_the_layer_correctly(fast):
     rng = np.random.default_rng(0)
-    layer = make_conv(2, 3, 3, stride=2, padding=1)
+    layer = make_conv(2, 3, 3, stride=2, padding=1, fast=fast)
     W, b = layer.params["W"], layer.params["b"]
     for shape in [(3, 2, 7, 5), (1, 2, 5, 9), (3, 2, 7, 5)]:
         x = rng.standard_normal(shape)
@@ -187,6 +173,26 @@ def test_batches_of_different_sizes_reuse_the_layer_correctly():
         dx_loops, dW_loops, _ = conv2d_backward_loops(dy, x, W, 2, 1)
         np.testing.assert_allclose(dx, dx_loops, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(layer.grads["W"], dW_loops, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "readable"])
+def test_a_new_input_shape_with_the_same_column_count_leaves_no_stale_padding(fast):
+    # Regression: (1, 1, 8, 4) and (2, 1, 4, 4) with a 3x3 kernel and padding 1 both give
+    # an im2col buffer (10, 32), but with the padding in other columns; reusing the first
+    # one's buffer left its input values where the second has zeros (y off by up to 1.9).
+    rng = np.random.default_rng(11)
+    layer = make_conv(1, 2, 3, padding=1, fast=fast)
+    W, b = layer.params["W"], layer.params["b"]
+    for shape in [(1, 1, 8, 4), (2, 1, 4, 4)]:
+        x = rng.standard_normal(shape) + 3.0  # far from zero, so a stale entry shows
+        y = layer.forward(x)
+        dy = rng.standard_normal(y.shape)
+        dx = layer.backward(dy)
+        dx_loops, dW_loops, db_loops = conv2d_backward_loops(dy, x, W, 1, 1)
+        np.testing.assert_allclose(y, conv2d_forward_loops(x, W, b, 1, 1), rtol=1e-12)
+        np.testing.assert_allclose(dx, dx_loops, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(layer.grads["W"], dW_loops, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(layer.grads["b"], db_loops, rtol=1e-12, atol=1e-12)
 
 
 def test_input_grad_false_skips_dx_but_keeps_parameter_gradients():
@@ -204,9 +210,10 @@ def test_input_grad_false_skips_dx_but_keeps_parameter_gradients():
     assert conv2d_backward(dy, x, full.params["W"], 1, 1, input_grad=False)[0] is None
 
 
-def test_float32_layer_keeps_float32_end_to_end():
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "readable"])
+def test_float32_layer_keeps_float32_end_to_end(fast):
     rng = np.random.default_rng(0)
-    layer = make_conv(3, 2, 3, padding=1, dtype=np.float32)
+    layer = make_conv(3, 2, 3, padding=1, dtype=np.float32, fast=fast)
     x = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)
     y = layer.forward(x)
     dx = layer.backward(np.ones_like(y))
@@ -288,15 +295,42 @@ def test_non_integer_output_size_is_rejected_with_the_arithmetic():
         layer.forward(np.zeros((1, 1, 7, 8)))
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "readable"])
+@pytest.mark.parametrize(("params", "other"), [(np.float64, np.float32), (np.float32, np.float64)],
+                         ids=["float64-params", "float32-params"])
+def test_every_gradient_has_the_dtype_of_its_array_with_dy_of_the_other_dtype(params, other,
+                                                                                fast):
+    # The dtype rule: dx has the dtype of x, dW and db those of W and b. x must come in the
+    # parameters' dtype (a mixed call says how to fix it instead of casting); dy of another
+    # float dtype is taken in that dtype.
+    rng = np.random.default_rng(0)
+    layer = make_conv(2, 3, 3, padding=1, dtype=params, fast=fast)
+    p, o = np.dtype(params).name, np.dtype(other).name
+    with pytest.raises(TypeError, match=rf"x is {o} but the layer's parameters are {p}; pass "
+                                        rf"x\.astype\(np\.{p}\) or build the layer with "
+                                        rf"dtype=np\.{o}"):
+        layer.forward(np.zeros((1, 2, 5, 4), dtype=other))
+    x = rng.integers(-3, 4, (2, 2, 5, 4)).astype(params)  # whole numbers: exact in both dtypes
+    y = layer.forward(x)
+    dy = rng.integers(-3, 4, y.shape).astype(other)
+    dx = layer.backward(dy)
+    assert y.dtype == dx.dtype == layer.grads["W"].dtype == layer.grads["b"].dtype == params
+    W, b = (layer.params[k].astype(np.float64) for k in ("W", "b"))
+    expected = conv2d_backward_loops(dy.astype(np.float64), x.astype(np.float64), W, 1, 1)
+    for got, want in zip((dx, layer.grads["W"], layer.grads["b"]), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    for got in conv2d_backward(dy, x, layer.params["W"], 1, 1):
+        assert got.dtype == params
+    with pytest.raises(TypeError, match=rf"conv2d_forward: x is {o} but"):
+        conv2d_forward(x.astype(other), layer.params["W"], layer.params["b"])
+    with pytest.raises(TypeError, match=rf"conv2d_forward: b is {o} but"):
+        conv2d_forward(x, layer.params["W"], layer.params["b"].astype(other))
+
+
 def test_dtype_errors_say_how_to_fix_them():
     layer = Conv2D(1, 2, 3, rng=np.random.default_rng(0))
     with pytest.raises(TypeError, match=r"x must be a floating-point array .* got dtype int64"):
         layer.forward(np.zeros((1, 1, 5, 5), dtype=np.int64))
-    with pytest.raises(TypeError, match=r"x is float32 but the layer's parameters are float64"):
-        layer.forward(np.zeros((1, 1, 5, 5), dtype=np.float32))
-    y = layer.forward(np.zeros((1, 1, 5, 5)))
-    with pytest.raises(TypeError, match=r"dy is float32 but the layer's parameters are float64"):
-        layer.backward(y.astype(np.float32))
 
 
 def test_backward_checks_dy_shape_and_order():

@@ -1,12 +1,13 @@
 """Losses: values by formula, gradients by finite differences, stability, label checks."""
 
+import inspect
 import warnings
 
 import numpy as np
 import pytest
 
 from backprop_kit.gradcheck import check_gradients
-from backprop_kit.layers import MSELoss, SoftmaxCrossEntropy
+from backprop_kit.layers import MSELoss, SoftmaxCrossEntropy, TemporalSoftmaxCrossEntropy
 
 
 def cross_entropy_check(loss, logits, labels, seed):
@@ -95,11 +96,11 @@ def test_mse_gradient_matches_finite_differences():
 @pytest.mark.parametrize(
     ("labels", "error", "message"),
     [
-        (np.array([0, 3, 1]), ValueError, r"labels must lie in \[0, 3\) for 3 classes, found 3"),
+        (np.array([0, 3, 1]), ValueError, r"target must lie in \[0, 3\) for 3 classes, found 3"),
         (np.array([0, -1, 1]), ValueError, r"found -1"),
-        (np.array([0, 1]), ValueError, r"labels must have shape \(3,\), got \(2,\)"),
+        (np.array([0, 1]), ValueError, r"target must have shape \(3,\), got \(2,\)"),
         (np.array([0.0, 1.0, 2.0]), TypeError, r"class indices, got dtype float64"),
-        ([0, 1, 2], TypeError, r"labels must be a numpy array, got list"),
+        ([0, 1, 2], TypeError, r"target must be a numpy array, got list"),
     ],
 )
 def test_cross_entropy_rejects_bad_labels(labels, error, message):
@@ -108,9 +109,9 @@ def test_cross_entropy_rejects_bad_labels(labels, error, message):
 
 
 def test_loss_errors_are_clear():
-    with pytest.raises(ValueError, match=r"logits must have shape \(N, C\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"prediction must have shape \(N, C\), got \(3,\)"):
         SoftmaxCrossEntropy().forward(np.zeros(3), np.array([0, 1, 2]))
-    with pytest.raises(TypeError, match=r"logits must be a floating-point array"):
+    with pytest.raises(TypeError, match=r"prediction must be a floating-point array"):
         SoftmaxCrossEntropy().forward(np.zeros((2, 3), dtype=int), np.array([0, 1]))
     with pytest.raises(ValueError, match=r"target must have shape \(2, 3\), got \(3, 2\)"):
         MSELoss().forward(np.zeros((2, 3)), np.zeros((3, 2)))
@@ -121,3 +122,19 @@ def test_loss_errors_are_clear():
     loss.forward(np.zeros(2), np.ones(2))
     with pytest.raises(ValueError, match=r"dloss must be a scalar, got shape \(2,\)"):
         loss.backward(np.ones(2))
+
+
+LOSS_CASES = [
+    (SoftmaxCrossEntropy, np.array([[0.5, -1.0, 2.0], [0.0, 0.3, -0.2]]), np.array([2, 0])),
+    (MSELoss, np.array([[0.5, -1.0], [2.0, 0.0]]), np.array([[0.0, 1.0], [1.5, -0.5]])),
+    (TemporalSoftmaxCrossEntropy, np.array([[[0.5, -1.0], [2.0, 0.0]]]), np.array([[1, 0]])),
+]
+
+
+@pytest.mark.parametrize(("make", "prediction", "target"), LOSS_CASES,
+                         ids=lambda case: getattr(case, "__name__", ""))
+def test_every_loss_takes_prediction_and_target_under_those_names(make, prediction, target):
+    names = list(inspect.signature(make.forward).parameters)
+    assert names[:3] == ["self", "prediction", "target"]
+    by_keyword = make().forward(target=target, prediction=prediction)
+    assert by_keyword == make().forward(prediction, target)

@@ -1,4 +1,8 @@
-"""MaxPool2D and AvgPool2D: finite differences, the loops, first-max routing, errors."""
+"""MaxPool2D and AvgPool2D: finite differences, the loops, first-max routing, dtypes, errors.
+
+The fast kernels' equality with the readable functions is tested in test_fast_kernels.py; the
+finite-difference checks here run both (``fast=True``, the default, and ``fast=False``).
+"""
 
 import numpy as np
 import pytest
@@ -6,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop_kit.gradcheck import check_layer
-from backprop_kit.layers import AvgPool2D, MaxPool2D, pooling
+from backprop_kit.layers import AvgPool2D, MaxPool2D
 from backprop_kit.layers.naive import (
     avgpool2d_backward_loops,
     avgpool2d_forward_loops,
@@ -29,14 +33,15 @@ WINDOWS = [
 ]
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "readable"])
 @pytest.mark.parametrize(("kernel", "stride", "shape"), WINDOWS)
 @pytest.mark.parametrize("layer_type", [MaxPool2D, AvgPool2D])
-def test_pool_backward_matches_finite_differences(layer_type, kernel, stride, shape):
+def test_pool_backward_matches_finite_differences(layer_type, kernel, stride, shape, fast):
     # Shuffled, evenly spaced values of both signs: entries differ by at least 0.1 >> h, so
     # no maximum switches place during the finite differences.
     size = int(np.prod(shape))
     x = (np.random.default_rng(0).permutation(size) - size / 2).reshape(shape) * 0.1
-    report = check_layer(layer_type(kernel, stride), x, seed=1)
+    report = check_layer(layer_type(kernel, stride, fast=fast), x, seed=1)
     report.raise_if_failed()
     assert [array.name for array in report.arrays] == ["x"]
 
@@ -62,10 +67,8 @@ def test_vectorized_maxpool_equals_the_loops_also_with_ties(problem):
     x, dy, kernel, stride = problem
     y = maxpool2d_forward(x, kernel, stride)
     np.testing.assert_array_equal(y, maxpool2d_forward_loops(x, kernel, stride))
-    np.testing.assert_allclose(maxpool2d_backward(dy, x, kernel, stride, y=y),
+    np.testing.assert_allclose(maxpool2d_backward(dy, x, kernel, stride),
                                maxpool2d_backward_loops(dy, x, kernel, stride), rtol=1e-12)
-    np.testing.assert_array_equal(maxpool2d_backward(dy, x, kernel, stride, y=y),
-                                  maxpool2d_backward(dy, x, kernel, stride))
 
 
 @settings(max_examples=30, deadline=None)
@@ -112,52 +115,51 @@ def test_an_all_zero_window_sends_its_whole_gradient_to_the_first_position():
     assert dx.sum() == 12.0  # no tie gets a second copy of the gradient
 
 
-@pytest.mark.parametrize("order", ["C", "F"])
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-def test_2x2_routing_in_several_blocks_equals_the_loops(monkeypatch, training, order):
-    # 5 samples in blocks of 2 (two full blocks and a short one), on tie-heavy data: a wrong
-    # block offset or a stale buffer would send gradients to the wrong sample. The flat index
-    # is into a C-ordered dx, whatever the memory order of x.
-    rng = np.random.default_rng(3)
-    x = np.asarray(rng.integers(0, 3, (5, 3, 6, 8)), dtype=float, order=order)
-    dy = rng.standard_normal((5, 3, 3, 4))
-    monkeypatch.setattr(pooling, "BLOCK_BYTES", 2 * x[0].nbytes + 1)
-    pool = MaxPool2D(2).train(training)
-    y = pool.forward(x)
-    np.testing.assert_array_equal(y, maxpool2d_forward_loops(x, 2))
-    expected = maxpool2d_backward_loops(dy, x, 2)
-    np.testing.assert_array_equal(pool.backward(dy), expected)
-    np.testing.assert_array_equal(maxpool2d_backward(dy, x, 2), expected)
-    np.testing.assert_array_equal(maxpool2d_backward(dy, x, 2, y=y), expected)
-
-
-def test_2x2_training_forward_keeps_the_routing_and_evaluation_keeps_the_input():
-    x = np.random.default_rng(0).standard_normal((2, 3, 6, 4))
-    pool = MaxPool2D()
-    pool.forward(x)
-    assert pool.cache.x is None  # the index replaces x: backward is a scatter
-    assert pool.cache.index.shape == (2, 3, 3, 2)
-    assert pool.cache.index.dtype == np.intp
-    pool.eval().forward(x)
-    assert pool.cache.index is None
-    assert pool.cache.x is x
-
-
-@pytest.mark.parametrize("pool", [MaxPool2D(), MaxPool2D().eval(), MaxPool2D(3, 1), AvgPool2D()],
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "readable"])
+@pytest.mark.parametrize("make_pool", [MaxPool2D, lambda fast: MaxPool2D(fast=fast).eval(),
+                                       lambda fast: MaxPool2D(3, 1, fast=fast), AvgPool2D],
                          ids=["max-train", "max-eval", "max-3x3", "avg"])
-def test_an_empty_batch_pools_to_an_empty_batch(pool):
+def test_an_empty_batch_pools_to_an_empty_batch(make_pool, fast):
+    pool = make_pool(fast=fast)
     y = pool.forward(np.zeros((0, 2, 4, 4)))
     assert y.shape == (0, 2, 2, 2)
     assert pool.backward(np.zeros(y.shape)).shape == (0, 2, 4, 4)
 
 
-def test_maxpool2d_backward_checks_a_given_y():
-    x, dy = np.zeros((1, 2, 4, 6)), np.zeros((1, 2, 2, 3))
-    with pytest.raises(ValueError, match=r"maxpool2d_backward: y must have shape "
+def test_the_pure_backward_functions_check_dy():
+    x = np.zeros((1, 2, 4, 6))
+    with pytest.raises(ValueError, match=r"maxpool2d_backward: dy must have shape "
                                          r"\(1, 2, 2, 3\), got \(1, 2, 3, 2\)"):
-        maxpool2d_backward(dy, x, y=np.zeros((1, 2, 3, 2)))
-    with pytest.raises(TypeError, match=r"maxpool2d_backward: y must be a floating-point"):
-        maxpool2d_backward(dy, x, y=np.zeros((1, 2, 2, 3), dtype=int))
+        maxpool2d_backward(np.zeros((1, 2, 3, 2)), x)
+    with pytest.raises(TypeError, match=r"avgpool2d_backward: dy must be a floating-point"):
+        avgpool2d_backward(np.zeros((1, 2, 2, 3), dtype=int), x.shape)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "readable"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize(("kernel", "stride"), [(2, None), (3, 1)], ids=["2x2", "3x3-stride1"])
+@pytest.mark.parametrize(("x_dtype", "dy_dtype"), [(np.float32, np.float64),
+                                                   (np.float64, np.float32)],
+                         ids=["x32-dy64", "x64-dy32"])
+@pytest.mark.parametrize("layer_type", [MaxPool2D, AvgPool2D])
+def test_dx_has_the_dtype_of_x_whatever_the_dtype_of_dy(layer_type, x_dtype, dy_dtype, kernel,
+                                                         stride, training, fast):
+    # The rule of the layer contract: a gradient has the dtype of the array it is the
+    # gradient of (no silent float64 -> float32 or float32 -> float64 on the way back).
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, (2, 3, 6, 4)).astype(x_dtype)  # whole numbers: ties, exact in both
+    pool = layer_type(kernel, stride, fast=fast).train(training)
+    y = pool.forward(x)
+    assert y.dtype == x_dtype
+    dy = rng.standard_normal(y.shape).astype(dy_dtype)
+    dx = pool.backward(dy)
+    assert dx.dtype == x_dtype
+    wide = (x.astype(np.float64), dy.astype(np.float64))
+    expected = (maxpool2d_backward_loops(*wide[::-1], kernel, stride) if layer_type is MaxPool2D
+                else avgpool2d_backward_loops(wide[1], x.shape, kernel, stride))
+    np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-6)
+    if layer_type is MaxPool2D:
+        assert maxpool2d_backward(dy, x, kernel, stride).dtype == x_dtype
 
 
 def test_overlapping_windows_of_zeros_each_route_to_their_own_first_entry():

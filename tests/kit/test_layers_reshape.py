@@ -93,3 +93,12 @@ def test_a_small_cnn_learns_a_fixed_batch_with_gradient_steps():
         for param, grad in model.parameters():
             param -= 0.1 * grad
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 2, 2), (0, 5), (0, 1, 0)])
+def test_flatten_an_empty_batch_gives_an_empty_batch_of_rows(shape):
+    flatten = Flatten()
+    y = flatten.forward(np.zeros(shape))
+    assert y.shape == (0, int(np.prod(shape[1:])))
+    dx = flatten.backward(np.zeros(y.shape))
+    assert dx.shape == shape

@@ -1,6 +1,7 @@
 """TemporalLinear and TemporalSoftmaxCrossEntropy: values by formula, gradients by finite
 differences (with and without a mask), masked positions, stability and error messages."""
 
+import inspect
 import warnings
 
 import numpy as np
@@ -9,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop_kit.gradcheck import check_gradients, check_layer
-from backprop_kit.layers import SoftmaxCrossEntropy, TemporalLinear, TemporalSoftmaxCrossEntropy
+from backprop_kit.layers import (
+    Conv2D,
+    Linear,
+    SoftmaxCrossEntropy,
+    TemporalLinear,
+    TemporalSoftmaxCrossEntropy,
+)
 
 
 def loss_check(loss, scores, labels, mask, seed):
@@ -159,9 +166,9 @@ def test_float32_scores_give_float32_gradient():
 @pytest.mark.parametrize(
     ("labels", "mask", "error", "message"),
     [
-        (np.array([[0, 4]]), None, ValueError, r"labels must lie in \[0, 4\) for 4 classes"),
-        (np.array([0, 1]), None, ValueError, r"labels must have shape \(1, 2\), got \(2,\)"),
-        (np.zeros((1, 2)), None, TypeError, r"labels must be an integer array"),
+        (np.array([[0, 4]]), None, ValueError, r"target must lie in \[0, 4\) for 4 classes"),
+        (np.array([0, 1]), None, ValueError, r"target must have shape \(1, 2\), got \(2,\)"),
+        (np.zeros((1, 2)), None, TypeError, r"target must be an integer array"),
         (np.array([[0, 1]]), np.array([[1, 0]]), TypeError,
          r"mask must be a boolean numpy array, got int64"),
         (np.array([[0, 1]]), np.ones((2, 1), dtype=bool), ValueError,
@@ -175,5 +182,35 @@ def test_temporal_loss_rejects_bad_labels_and_masks(labels, mask, error, message
 
 
 def test_temporal_loss_rejects_scores_of_the_wrong_rank():
-    with pytest.raises(ValueError, match=r"scores must have shape \(N, T, C\), got \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"prediction must have shape \(N, T, C\), got \(2, 4\)"):
         TemporalSoftmaxCrossEntropy().forward(np.zeros((2, 4)), np.zeros((2, 1), dtype=int))
+
+
+def test_a_nan_at_a_masked_out_position_leaves_loss_and_gradient_finite():
+    # as PyTorch's ignore_index: a position the mask leaves out does not enter the loss at all
+    rng = np.random.default_rng(3)
+    scores = rng.standard_normal((2, 3, 4))
+    labels = rng.integers(0, 4, size=(2, 3))
+    mask = np.array([[True, False, True], [True, True, False]])
+    clean = TemporalSoftmaxCrossEntropy()
+    expected = clean.forward(scores, labels, mask)
+    expected_grad = clean.backward()
+    scores[0, 1, 2] = np.nan
+    scores[1, 2] = np.inf
+    loss = TemporalSoftmaxCrossEntropy()
+    assert loss.forward(scores, labels, mask) == expected
+    np.testing.assert_array_equal(loss.backward(), expected_grad)
+
+
+def test_an_empty_batch_without_a_mask_says_that_there_is_no_position():
+    with pytest.raises(ValueError, match=r"prediction holds no position \(shape \(0, 3, 4\)\)"):
+        TemporalSoftmaxCrossEntropy().forward(np.zeros((0, 3, 4)), np.zeros((0, 3), dtype=int))
+
+
+def test_temporal_linear_has_the_default_init_of_linear_and_conv2d():
+    defaults = {cls.__name__: inspect.signature(cls).parameters["init"].default
+                for cls in (Linear, TemporalLinear, Conv2D)}
+    assert defaults == {"Linear": "he", "TemporalLinear": "he", "Conv2D": "he"}
+    temporal = TemporalLinear(40, 30, rng=np.random.default_rng(0))
+    plain = Linear(40, 30, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(temporal.params["W"], plain.params["W"])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from backprop_kit.layers import Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh
+from backprop_kit.layers import Dropout, Linear, ReLU, Residual, Sequential, Sigmoid, Tanh
 from backprop_kit.layers.dropout import DropoutCache
 from backprop_kit.memory import (
     CacheMonitor,
@@ -18,9 +18,10 @@ def test_cache_arrays_finds_arrays_in_arrays_dataclasses_and_containers():
     a, b, c = np.zeros(3), np.ones((2, 2)), np.arange(4.0)
     assert cache_arrays(None) == [] and cache_arrays(3.0) == []
     assert cache_arrays(a)[0] is a
-    found = cache_arrays([a, (b, {"k": c, "n": None}), DropoutCache(shape=(2,), mask=a)])
+    dropout = DropoutCache(shape=(2,), dtype=a.dtype, mask=a)
+    found = cache_arrays([a, (b, {"k": c, "n": None}), dropout])
     assert [id(x) for x in found] == [id(a), id(b), id(c), id(a)]
-    assert cache_arrays(DropoutCache(shape=(2,), mask=None)) == []
+    assert cache_arrays(DropoutCache(shape=(2,), dtype=a.dtype, mask=None)) == []
 
 
 def test_nbytes_held_counts_each_buffer_once_and_a_view_as_its_whole_base():
@@ -96,3 +97,15 @@ def test_monitor_reads_an_outside_list_again_at_every_sample():
         saved.append(np.zeros(10))                      # 80 bytes outside
         layer.forward(rng.standard_normal((2, 5)))
     assert monitor.samples == [80, 160]
+
+
+def test_the_layers_inside_a_residual_block_are_counted_and_watched():
+    rng = np.random.default_rng(0)
+    model = Sequential(Residual(Sequential(Linear(4, 4, rng=rng), Tanh())), ReLU())
+    x = rng.standard_normal((3, 4))
+    with CacheMonitor(model) as monitor:
+        model.forward(x)
+    # Linear caches x, Tanh its output, ReLU its output: three (3, 4) float64 arrays
+    assert cached_bytes_per_layer(model) == [96, 96, 96]
+    assert live_cached_bytes(model) == 3 * 96
+    assert monitor.samples == [96, 2 * 96, 3 * 96]

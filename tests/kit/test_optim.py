@@ -78,6 +78,24 @@ def test_adam_three_steps_match_the_paper_formula():
     assert optimizer.t == 3
 
 
+def test_adam_with_zero_betas_keeps_a_tiny_gradient_after_a_huge_one():
+    # beta1 = beta2 = 0: m = g and v = g**2, so every step is lr * g / (|g| + eps). The
+    # incremental form v += (1 - beta2) * (g**2 - v) cancels to exactly 0 when v = 1e8 meets
+    # g**2 = 1e-8, and the second step then divides by eps: 10**4 times too large.
+    param = np.array([1.0, -2.0])
+    grad = np.array([1e4, -3e3])
+    start = param.copy()
+    lr, eps = 0.01, 1e-8
+    optimizer = Adam([(param, grad)], lr=lr, betas=(0.0, 0.0), eps=eps)
+    optimizer.step()
+    second = np.array([1e-4, 2e-5])
+    grad[...] = second
+    optimizer.step()
+    first_step = lr * np.array([1e4, -3e3]) / (np.array([1e4, 3e3]) + eps)
+    second_step = lr * second / (np.abs(second) + eps)  # about lr each
+    np.testing.assert_allclose(param, start - first_step - second_step, rtol=1e-12)
+
+
 def quadratic_descent(make_optimizer, steps):
     """Minimise f(p) = 0.5 * sum(curvature * p**2), an ill-conditioned bowl; return |p|."""
     curvature = np.array([1.0, 0.02])  # condition number 50

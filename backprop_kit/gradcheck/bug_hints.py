@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backprop_kit.gradcheck.compare import FLOOR_ABSOLUTE, error_floor, relative_errors
+from backprop_kit.gradcheck.relative_error import FLOOR_ABSOLUTE, error_floor, relative_errors
 
 __all__ = ["PATTERN_TOLERANCE", "DiagnosisContext", "diagnose_shape", "diagnose_values"]
 
