@@ -32,6 +32,16 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 threadpool_limits(1)  # this process has imported numpy already
 
 
+def pytest_configure(config):
+    """nbgrader's gradebook (SQLAlchemy) warns about its own relationships; where it is
+    installed, silence exactly that warning (the kit's tests run without it)."""
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        return
+    config.addinivalue_line("filterwarnings", "ignore:Object of type:sqlalchemy.exc.SAWarning")
+
+
 @pytest.fixture(scope="session")
 def make_course(tmp_path_factory) -> Callable[..., Course]:
     """Factory: a fresh course directory holding copies of the named source assignments."""
