@@ -15,6 +15,19 @@ c.CourseDirectory.course_id = "backprop"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 
+# Every notebook runs in a bubblewrap sandbox (backprop_course/sandbox.py): nbgrader's default
+# autograde steps, with Execute replaced by SandboxedExecute. Without bwrap, grading stops with an
+# error that says how to fix it; `nbgrader autograde ... --SandboxedExecute.sandbox=False` (or
+# `backprop-course grade --no-sandbox`) grades WITHOUT any isolation.
+c.Autograde.autograde_preprocessors = [
+    "backprop_course.sandbox.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 # Per-cell budget while autograding; the slowest cell of any notebook is well under this.
 c.Execute.timeout = 120
 # A test cell a student deleted is put back and run, instead of silently losing its points.
@@ -25,4 +38,7 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "backprop_course.feedback.HideHiddenTests",
+    # Last: no script, event-handler attribute or javascript: URL from the student's markdown
+    # and outputs reaches the feedback HTML (nbconvert's SanitizeHTML, bleach).
+    "backprop_course.feedback.SanitizeFeedback",
 ]

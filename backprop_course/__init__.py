@@ -2,8 +2,15 @@
 
 Nothing here reimplements nbgrader; these functions build the course's configuration, prepare
 simulated or real submissions, read scores back from the gradebook, and grade a whole class
-safely (``python -m backprop_course grade ASSIGNMENT``, see :mod:`.grade_class`).
+safely (``backprop-course grade ASSIGNMENT``, see :mod:`.grade_class`). It needs the
+``instructor`` extra (nbgrader and friends), which the students' install leaves out.
 """
+
+import importlib.util
+
+if importlib.util.find_spec("nbgrader") is None:
+    raise ImportError("backprop_course is the instructor's tool and needs nbgrader, which is not "
+                      "installed: pip install -e '.[instructor]' (from the course repository)")
 
 from backprop_course.course import Course, course_config, list_assignments
 from backprop_course.grade_class import grade_class

@@ -2,12 +2,15 @@
 
     backprop-course grade ASSIGNMENT [--students a,b] [--workers N]
         [--timeout-per-notebook S] [--memory-limit-gb G] [--db-url URL]
-        [--report out.csv [--force]]
-    backprop-course check ASSIGNMENT
+        [--report out.csv [--force]] [--no-sandbox]
+    backprop-course check ASSIGNMENT [--no-sandbox]
 
 ``grade`` autogrades every submission in ``submitted/*/ASSIGNMENT`` with nbgrader (each student
 in its own process, N at a time), scores a run that crashed or timed out 0, flags suspicious
-code, then prints a per-exercise table and optionally writes it as CSV. ``check`` grades the
+code, then prints a per-exercise table and optionally writes it as CSV. Every notebook runs in
+a bubblewrap sandbox (see backprop_course/sandbox.py); when it cannot be created, nothing is
+graded and the error says how to fix it. ``--no-sandbox`` grades without any isolation: only for
+trusted notebooks. ``check`` grades the
 reference solution and the blank release in a temporary course: a pre-release sanity check.
 """
 
@@ -24,6 +27,7 @@ from backprop_course.grade_class import (
     grade_class,
 )
 from backprop_course.release_check import check_release, release_problems
+from backprop_course.sandbox import SandboxUnavailable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                              default=DEFAULT_MEMORY_BYTES / 2**30, metavar="G",
                              help="address-space cap per worker and its kernel (default "
                                   f"{DEFAULT_MEMORY_BYTES / 2**30:g})")
+        command.add_argument("--no-sandbox", action="store_true",
+                             help="run student code WITHOUT the bubblewrap sandbox, as this "
+                                  "user with this user's files (trusted notebooks only)")
     grade.add_argument("--students", type=lambda text: [s for s in text.split(",") if s],
                        help="comma-separated student ids (default: every submission)")
     grade.add_argument("--db-url", help="SQLAlchemy URL of the gradebook, e.g. "
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run a command; returns the exit status (0 ok, 1 a failed check, 2 bad usage)."""
     args = build_parser().parse_args(argv)
     limits = {"workers": args.workers, "timeout_per_notebook": args.timeout_per_notebook,
-              "memory_bytes": int(args.memory_limit_gb * 2**30)}
+              "memory_bytes": int(args.memory_limit_gb * 2**30), "sandbox": not args.no_sandbox}
     try:
         if args.command == "check":
             report = check_release(args.course_dir, args.assignment, **limits)
@@ -75,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             args.course_dir.resolve(), db_url=args.db_url))
         report = grade_class(course, args.assignment, students=args.students,
                              progress=not args.no_progress, **limits)
-    except (FileNotFoundError, FileExistsError, LookupError, ValueError) as error:
+    except (FileNotFoundError, FileExistsError, LookupError, ValueError,
+            SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report.format_text())

@@ -4,14 +4,27 @@ nbgrader's feedback HTML shows every test cell as it ran, hidden tests included 
 #917, #1363); its ``ClearHiddenTests`` preprocessor removes them from the cell's source, but the
 traceback of a failed hidden check still prints the failing hidden line. :class:`HideHiddenTests`
 does both jobs for ``GenerateFeedback`` (see nbgrader_config.py).
+
+Student content reaches the feedback HTML as it is: a ``<script>`` or an ``onerror=`` in a
+markdown cell or an HTML output would run in the browser of whoever opens it.
+:class:`SanitizeFeedback` (nbconvert's bleach-based ``SanitizeHTML``, switched on, which also
+cleans each markdown cell after rendering it, so that a markdown link to ``javascript:`` goes too)
+runs last.
 """
 
 from __future__ import annotations
 
 from nbconvert.exporters.exporter import ResourcesDict
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
+from traitlets import Bool
+
+#: Markup that rendered markdown needs besides bleach's default tags (links, emphasis, lists).
+MARKDOWN_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "br", "hr", "span", "div",
+                 "sub", "sup", "table", "thead", "tbody", "tr", "th", "td", "img", "del")
 
 
 class HideHiddenTests(ClearHiddenTests):
@@ -34,3 +47,33 @@ class HideHiddenTests(ClearHiddenTests):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
+
+
+class SanitizeFeedback(SanitizeHTML):
+    """nbconvert's ``SanitizeHTML`` (bleach), enabled, and applied to each markdown cell's
+    rendered HTML rather than its source.
+
+    Outputs: ``text/html`` and ``text/markdown`` are cleaned, other types but plain text, LaTeX,
+    JSON and PNG/JPEG images are dropped (JavaScript, SVG). Markdown cells are rendered to HTML
+    and then cleaned, so that markdown syntax (``[x](javascript:...)``) cannot produce what raw
+    HTML may not: only http, https and mailto links, no scripts, no event-handler attributes.
+    """
+
+    enabled = Bool(True)
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.tags = sorted({*self.tags, *MARKDOWN_TAGS})
+        self.attributes = {**self.attributes, "img": ["src", "alt", "title"],
+                           "span": ["class"], "div": ["class"], "code": ["class"]}
+
+    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict,
+                        cell_index: int) -> tuple[NotebookNode, ResourcesDict]:
+        if cell.cell_type == "markdown":
+            html = self.sanitize_html_tags(markdown2html_mistune(cell.source))
+            # One line: the exporter renders the cell as markdown again, and a markdown HTML
+            # block ends at a blank line. A newline entity is the same whitespace, and the same
+            # line break inside <pre>.
+            cell.source = "<div>" + html.replace("\n", "&#10;") + "</div>"
+            return cell, resources
+        return super().preprocess_cell(cell, resources, cell_index)

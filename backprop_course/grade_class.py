@@ -9,12 +9,20 @@ memory cap, and then makes the gradebook honest about the outcome:
 - the static scan's flags (:mod:`.static_scan`) and the reason for a 0 become nbgrader's
   automatic comments of the answer cells, visible in formgrader and in feedback.
 
+Every notebook runs in the bubblewrap sandbox of :mod:`.sandbox` (the course's
+``nbgrader_config.py`` puts it into nbgrader's autograde steps): grading refuses to start when the
+sandbox cannot be made, unless ``sandbox=False`` (``--no-sandbox``) says to grade without it.
+Files a student submitted beside the notebooks, other than the data files the assignment ships,
+are never visible to the notebook, and the submission is flagged "extra-files".
+
 Nothing under ``source/``/``solutions/`` or ``submitted/`` is written; only nbgrader's
-``autograded/`` output and the gradebook change.
+``autograded/`` output and the gradebook change, both by this process and nbgrader, never by
+student code.
 """
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 from collections import deque
@@ -30,6 +38,7 @@ from tqdm import tqdm
 from backprop_course.course import Course
 from backprop_course.isolation import IsolatedJob, JobEnd, Limits
 from backprop_course.report import ClassReport, StudentResult
+from backprop_course.sandbox import PidsCgroup, SandboxLimits, require_sandbox, shipped_names
 from backprop_course.static_scan import Flag, ReleaseLayout, read_submission, scan_notebook
 from backprop_course.worker import WorkerResult, autograde_in_worker
 
@@ -52,7 +61,7 @@ class RunEnd(NamedTuple):
 def grade_class(course: Course, assignment: str, *, students: Sequence[str] | None = None,
                 workers: int = 1, timeout_per_notebook: float | None = DEFAULT_NOTEBOOK_SECONDS,
                 memory_bytes: int | None = DEFAULT_MEMORY_BYTES,
-                progress: bool = False) -> ClassReport:
+                progress: bool = False, sandbox: bool = True) -> ClassReport:
     """Autograde the submissions of ``assignment`` and report per exercise.
 
     Parameters
@@ -71,6 +80,14 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
         Address-space cap of each worker and its kernel.
     progress : bool
         Show a tqdm progress bar on stderr.
+    sandbox : bool
+        Run every kernel in the bubblewrap sandbox (:mod:`.sandbox`). False grades without
+        any isolation: student code runs as this user, with this user's files.
+
+    Raises
+    ------
+    SandboxUnavailable
+        ``sandbox`` is true and the sandbox cannot be created here; nothing was graded.
 
     Returns
     -------
@@ -82,6 +99,9 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
     if memory_bytes is not None and memory_bytes < needed:
         raise ValueError(f"memory_bytes must be at least {needed / 2**30:.2f} GiB (what a worker "
                          f"maps when it starts, plus room), got {memory_bytes / 2**30:.2f} GiB")
+    if sandbox:
+        require_sandbox(SandboxLimits(memory_bytes=memory_bytes))
+    course = _with_sandbox(course, sandbox, memory_bytes)
     max_points = course.graded_cells(assignment)
     notebooks = course.notebook_names(assignment)
     students = list(students) if students is not None else course.submitted_students(assignment)
@@ -101,6 +121,14 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
     return ClassReport(assignment, max_points, rows)
 
 
+def _with_sandbox(course: Course, sandbox: bool, memory_bytes: int | None) -> Course:
+    """The course with its kernels sandboxed (memory cap ``memory_bytes``), or not at all."""
+    config = copy.deepcopy(course.config)
+    config.SandboxedExecute.sandbox = sandbox
+    config.SandboxedKernelManager.memory_bytes = memory_bytes
+    return Course(course.root, config)
+
+
 def scan_submission(course: Course, assignment: str, student: str,
                     notebooks: Sequence[str]) -> dict[str, list[Flag]]:
     """Static-scan flags (see :mod:`.static_scan`) of a student's submission.
@@ -117,6 +145,10 @@ def scan_submission(course: Course, assignment: str, student: str,
     flags = {path.name: [Flag(path.name, "unknown-notebook",
                               "not part of this assignment; not graded")]
              for path in sorted(folder.glob("*.ipynb")) if path.stem not in notebooks}
+    extra = extra_files(course, assignment, student)
+    if extra:
+        flags["extra files"] = [Flag(", ".join(extra), "extra-files", "not part of the assignment; "
+                                     "the sandbox hides them from the notebooks")]
     for name in notebooks:
         path = folder / f"{name}.ipynb"
         if not path.is_file():
@@ -131,6 +163,16 @@ def scan_submission(course: Course, assignment: str, student: str,
             if release.is_file() else None
         flags[name] = scan_notebook(nb, layout)
     return flags
+
+
+def extra_files(course: Course, assignment: str, student: str) -> list[str]:
+    """Files of a submission that are neither notebooks, nbgrader's ``timestamp.txt``, nor
+    files the assignment's release ships (paths relative to the submission folder)."""
+    folder = course.path("submitted", assignment, student)
+    release = course.path("release", assignment)
+    shipped = set(shipped_names(release, [])) if release.is_dir() else set()
+    return [name for name in shipped_names(folder, [])
+            if name != "timestamp.txt" and name not in shipped]
 
 
 def _run_all(course: Course, assignment: str, students: list[str], workers: int,
@@ -168,6 +210,7 @@ def _run_all(course: Course, assignment: str, students: list[str], workers: int,
                     else:
                         continue
                     del running[sentinel]
+                    PidsCgroup.remove_left_by(job.pid)  # a killed worker could not close them
                     shutil.rmtree(scratch, ignore_errors=True)
                     ends[student] = _run_end(end)
                     on_end(student, ends[student])
@@ -176,6 +219,7 @@ def _run_all(course: Course, assignment: str, students: list[str], workers: int,
     finally:
         for _, job, scratch in running.values():
             job.kill()
+            PidsCgroup.remove_left_by(job.pid)
             shutil.rmtree(scratch, ignore_errors=True)
     return ends
 

@@ -83,6 +83,11 @@ class IsolatedJob:
         self._sender.close()
 
     @property
+    def pid(self) -> int | None:
+        """The child's process id (None before :meth:`start`)."""
+        return self._process.pid
+
+    @property
     def sentinel(self) -> int:
         """Becomes ready when the child exits."""
         return self._process.sentinel

@@ -88,9 +88,10 @@ class ClassReport:
         return lines
 
     def write_csv(self, path: str | os.PathLike) -> None:
-        """Write :meth:`table` as CSV (the file is replaced)."""
+        """Write :meth:`table` as CSV (the file is replaced), each cell :func:`csv_safe`."""
         with open(path, "w", newline="", encoding="utf-8") as stream:
-            csv.writer(stream).writerows(self.table())
+            csv.writer(stream).writerows([[csv_safe(cell) for cell in row]
+                                          for row in self.table()])
 
     def format_text(self) -> str:
         """The table for a terminal, then every flag and failure spelled out."""
@@ -111,3 +112,21 @@ class ClassReport:
 
 def _number(value: float) -> str:
     return f"{value:g}"
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(cell: str) -> str:
+    """``cell`` with a single quote in front when a spreadsheet would run it as a formula.
+
+    Numbers (``-1``, ``-0.5``) stay as they are: a spreadsheet reads them as numbers, not code.
+    """
+    if not cell.startswith(FORMULA_STARTS):
+        return cell
+    try:
+        float(cell)
+    except ValueError:
+        return "'" + cell
+    return cell

@@ -16,6 +16,7 @@ the reference's code (``code.replace()``) is a different code object. A student'
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from sys import _getframe, getprofile, setprofile
 from types import CodeType, FrameType, FunctionType, MethodType
 
@@ -33,6 +34,8 @@ def _functions_of(item: object) -> list[FunctionType]:
     code uses them legitimately: forbidding ``CheckpointedSequential`` must not forbid the
     ``Sequential.forward`` of a student's blocks, nor ``Layer.zero_grad`` of every layer.
     """
+    if getattr(type(item), "__forbid_elsewhere__", False):
+        return []  # a student function seen from the trusted executor: it runs elsewhere
     if isinstance(item, type):
         functions = []
         for cls in item.__mro__:
@@ -52,17 +55,34 @@ def _functions_of(item: object) -> list[FunctionType]:
                     f"{type(item).__name__} {item!r}: its calls cannot be traced")
 
 
-def forbidden_code(forbid: Iterable[object]) -> dict[int, tuple[CodeType, str]]:
-    """Map ``id(code)`` of every forbidden function to its code object and dotted name.
+def forbidden_functions(forbid: Iterable[object]) -> list[FunctionType]:
+    """Every function a ``forbid`` iterable stands for, decorators unwrapped (``__wrapped__``).
 
-    Decorated functions are unwrapped (``__wrapped__``), so that the wrapper code a decorator
-    shares between many functions is not forbidden by mistake.
+    Unwrapping keeps the wrapper code that a decorator shares between many functions from being
+    forbidden by mistake.
 
     Parameters
     ----------
     forbid : iterable
         Functions, methods (bound or not) and classes (all functions defined in the class body,
         including static and class methods and property accessors).
+    """
+    functions = []
+    for item in forbid:
+        for function in _functions_of(item):
+            while isinstance(getattr(function, "__wrapped__", None), FunctionType):
+                function = function.__wrapped__
+            functions.append(function)
+    return functions
+
+
+def forbidden_code(forbid: Iterable[object]) -> dict[int, tuple[CodeType, str]]:
+    """Map ``id(code)`` of every forbidden function to its code object and dotted name.
+
+    Parameters
+    ----------
+    forbid : iterable
+        As for :func:`forbidden_functions`.
 
     Returns
     -------
@@ -70,14 +90,16 @@ def forbidden_code(forbid: Iterable[object]) -> dict[int, tuple[CodeType, str]]:
         ``id(code) -> (code, "backprop_kit.layers.linear.Linear.backward")``; the code object
         is kept so that its id cannot be reused while the dict lives.
     """
-    forbidden = {}
-    for item in forbid:
-        for function in _functions_of(item):
-            while isinstance(getattr(function, "__wrapped__", None), FunctionType):
-                function = function.__wrapped__
-            code = function.__code__
-            forbidden[id(code)] = (code, f"{function.__module__}.{function.__qualname__}")
-    return forbidden
+    return {id(f.__code__): (f.__code__, f"{f.__module__}.{f.__qualname__}")
+            for f in forbidden_functions(forbid)}
+
+
+def delegation_failure(name: str) -> GradingFailure:
+    """The failure for a student function that ran the forbidden kit function ``name``."""
+    return GradingFailure(
+        f"delegation detected: your function called {name}, the kit's reference "
+        f"implementation of what this exercise asks you to write. Implement it with "
+        f"numpy operations.")
 
 
 class DelegationWatch:
@@ -127,14 +149,20 @@ class DelegationWatch:
             return tampering("your function changed the Python profiler (sys.setprofile) "
                              "that call() uses to watch it", fix="remove that call")
         if self.called is not None:
-            return GradingFailure(
-                f"delegation detected: your function called {self.called}, the kit's reference "
-                f"implementation of what this exercise asks you to write. Implement it with "
-                f"numpy operations.")
+            return delegation_failure(self.called)
         return None
 
 
 _EXIT_CODE = DelegationWatch.__exit__.__code__  # where the watch itself calls sys.setprofile
+#: The forbidden code of the ``call()`` running now: the trusted executor's stand-ins read it
+#: to refuse kit functions that the student's process asks the grading side to run.
+_ACTIVE_FORBID: ContextVar[dict[int, tuple[CodeType, str]] | None] = ContextVar("forbid",
+                                                                                 default=None)
+
+
+def forbidden_now() -> dict[int, tuple[CodeType, str]]:
+    """``id(code) -> (code, dotted name)`` forbidden by the ``call()`` running now ({} if none)."""
+    return _ACTIVE_FORBID.get() or {}
 
 
 def call(fn: Callable[..., object], *args: object, forbid: Iterable[object] = (),
@@ -175,6 +203,7 @@ def call(fn: Callable[..., object], *args: object, forbid: Iterable[object] = ()
         raise TypeError(f"call() needs the student's function as its first argument, got "
                         f"{type(fn).__name__} {fn!r}")
     watch = DelegationWatch(forbidden_code(forbid))
+    active = _ACTIVE_FORBID.set(watch.forbidden)
     try:
         with warnings_as_notes(), watch:
             result = fn(*args, **kwargs)
@@ -183,6 +212,8 @@ def call(fn: Callable[..., object], *args: object, forbid: Iterable[object] = ()
         if verdict is None:
             raise
         raise verdict from error
+    finally:
+        _ACTIVE_FORBID.reset(active)
     verdict = watch.verdict()
     if verdict is not None:
         raise verdict

@@ -59,7 +59,14 @@ def describe_failure(error: BaseException) -> str:
 
 
 def _where_raised(error: BaseException) -> str:
-    """Where the error left notebook code (module ``__main__``), else its innermost frame."""
+    """Where the error left notebook code (module ``__main__``), else its innermost frame.
+
+    An error that came from the student's process through the trusted executor's channel says
+    where it was raised there (attribute ``raised_in``).
+    """
+    raised_in = getattr(error, "raised_in", None)
+    if isinstance(raised_in, str):
+        return raised_in
     frames = []
     tb = error.__traceback__
     while tb is not None:

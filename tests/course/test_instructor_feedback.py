@@ -7,7 +7,7 @@ import copy
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_output
-from test_instructor_tiny_course import (
+from tiny_assignment import (
     ASSIGNMENT,
     HIDDEN_CODE,
     HIDDEN_MESSAGE,

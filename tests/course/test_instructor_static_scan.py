@@ -7,7 +7,7 @@ import copy
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
-from test_instructor_tiny_course import source_notebook
+from tiny_assignment import source_notebook
 
 from backprop_course.static_scan import ReleaseLayout, read_submission, scan_notebook
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from test_instructor_tiny_course import ASSIGNMENT, released, tiny_course, with_cells
+from tiny_assignment import ASSIGNMENT, released, tiny_course, with_cells
 
 from backprop_course import grade_class, submit_notebook
 

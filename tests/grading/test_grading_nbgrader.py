@@ -13,9 +13,7 @@ import sys
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
-from traitlets.config import Config
+from one_notebook_course import cell, tiny_course
 
 ASSIGNMENT = "ps1"
 NOTEBOOK = "doubling"
@@ -80,38 +78,15 @@ def double(x):
 }
 
 
-def _cell(kind, source, grade_id, points=None):
-    flags = {"setup": (False, False), "answer": (False, True), "test": (True, False)}[kind]
-    meta = {"schema_version": 3, "grade": flags[0], "solution": flags[1],
-            "locked": kind != "answer", "grade_id": grade_id}
-    if points is not None:
-        meta["points"] = points
-    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": meta})
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     mp = pytest.MonkeyPatch()
     mp.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    config = Config()
-    config.CourseDirectory.root = str(root)
-    config.CourseDirectory.source_directory = "source"
-    config.CourseDirectory.release_directory = "release"
-    config.Exchange.root = str(root / "exchange")
-    config.Execute.timeout = 60
-    config.KernelManager.transport = "ipc"  # avoids TCP port races with parallel workers
-    config.KernelManager.ip = str(root / "kernel")
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}})
-    nb.cells = [_cell("setup", SETUP, "setup"), _cell("answer", SOLUTION, "double"),
-                _cell("test", RUBRIC_TEST, "test_double", 3),
-                _cell("test", DIRECT_TEST, "test_double_direct", 1)]
-    source = root / "source" / ASSIGNMENT
-    source.mkdir(parents=True)
-    nbformat.write(nb, source / f"{NOTEBOOK}.ipynb")
+    api = tiny_course(root, ASSIGNMENT, NOTEBOOK, [
+        cell("setup", SETUP, "setup"), cell("answer", SOLUTION, "double"),
+        cell("test", RUBRIC_TEST, "test_double", 3),
+        cell("test", DIRECT_TEST, "test_double_direct", 1)])
     try:
         result = api.generate_assignment(ASSIGNMENT, force=True)
         assert result["success"], result.get("error")

@@ -18,7 +18,7 @@ import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader.api import Gradebook
-from test_instructor_tiny_course import (
+from tiny_assignment import (
     ASSIGNMENT,
     MAX_POINTS,
     released,

@@ -1,0 +1,14 @@
+"""Grading where the student's code cannot reach: a trusted kernel for the tests, a separate
+process (the answer server) for the student's cells, and a plain-data channel between them.
+
+- :mod:`.wire`: the channel's message format (JSON and raw numpy buffers, no pickle);
+- :mod:`.channel`: requests, replies and calls back the other way;
+- :mod:`.answer_server`: the student's process;
+- :mod:`.kernel_side`: the trusted kernel's end, with stand-ins for the student's objects;
+- :mod:`.forbid`: which kit functions the tests forbid, read ahead from the instructor's cells;
+- :mod:`.executor`: :class:`~.executor.TrustedExecute`, nbgrader's Execute step built on them.
+
+Switch it on in ``nbgrader_config.py`` by putting
+``"backprop_course.trusted.executor.TrustedExecute"`` first in
+``c.Autograde.autograde_preprocessors`` (in place of nbgrader's Execute).
+"""

@@ -1,0 +1,426 @@
+"""The channel between the trusted side and the answer server: plain data only, never pickle.
+
+A message is one value tree turned into a JSON header plus raw array buffers::
+
+    u32 header length | u32 buffer count | header (UTF-8 JSON) | (u64 length | bytes) per buffer
+
+Values that JSON holds (None, bool, int, float, str) travel as themselves; everything else is a
+tagged object ``{"$": tag, ...}``:
+
+- ``tuple``, ``list``, ``dict`` (keys of any value type), ``complex``;
+- ``array`` / ``scalar``: a numpy array or scalar as raw bytes with dtype and shape; only bool,
+  integer, float and complex dtypes (never object, string or structured ones);
+- ``ref``: a second occurrence of a list, dict, array or kit object in the same message, so
+  that identity survives (``[a, a]`` arrives as one array twice, and a cycle stays a cycle);
+- ``numpy`` / ``kitref`` / ``builtin``: a numpy function or type, a function or class of
+  ``backprop_kit``, a builtin type, by name (resolved by each side in its own interpreter);
+- ``kit``: an instance of a ``backprop_kit`` class, as class path and attribute values;
+- ``rng``: a ``numpy.random.Generator``, as its bit generator's state;
+- ``handle``: anything else, left in the process that owns it; the :class:`Codec` of each
+  side decides what it may send that way (see ``encode_other`` and ``decode_handle``).
+
+Decoding builds nothing but these types; a class path outside ``backprop_kit``, a refused dtype,
+a message or array over the size caps, or a malformed header raises :class:`WireError`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import json
+import struct
+from collections.abc import Callable
+from types import BuiltinFunctionType, FunctionType, ModuleType
+from typing import BinaryIO
+
+import numpy as np
+
+#: Largest header (JSON) and largest total of array bytes in one message.
+MAX_HEADER_BYTES = 64 << 20
+MAX_BUFFER_BYTES = 2 << 30
+#: numpy dtype kinds that may travel: bool, signed and unsigned integers, floats, complex.
+ALLOWED_KINDS = frozenset("biufc")
+KIT = "backprop_kit"
+#: Builtin types that may travel by name (``dtype=float``, ``isinstance`` targets).
+BUILTIN_TYPES = ("bool", "int", "float", "complex", "str", "list", "tuple", "dict", "slice")
+#: Exceptions that cross the channel as themselves; any other is sent as its nearest base here.
+EXCEPTIONS = ("ArithmeticError", "AssertionError", "AttributeError", "FloatingPointError",
+              "IndexError", "KeyError", "LookupError", "MemoryError", "NameError",
+              "NotImplementedError", "OverflowError", "RecursionError", "RuntimeError",
+              "StopIteration", "TimeoutError", "TypeError", "UnboundLocalError", "ValueError",
+              "ZeroDivisionError", "Exception")
+_HEAD = struct.Struct(">II")
+_LENGTH = struct.Struct(">Q")
+
+
+class WireError(ValueError):
+    """A message that does not follow the format, or breaks its limits."""
+
+
+def _is_kit_path(path: str) -> bool:
+    return path == KIT or path.startswith(KIT + ".")
+
+
+def kit_object_path(obj: object) -> str | None:
+    """``module:qualname`` of a kit function or class, else None."""
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if (isinstance(obj, (type, FunctionType)) and isinstance(module, str)
+            and isinstance(qualname, str) and _is_kit_path(module) and "<" not in qualname):
+        return f"{module}:{qualname}"
+    return None
+
+
+def resolve_kit_path(path: str) -> object:
+    """The kit function or class at ``module:qualname``; WireError outside ``backprop_kit``."""
+    module_name, _, qualname = path.partition(":")
+    if not _is_kit_path(module_name) or not qualname:
+        raise WireError(f"expected a backprop_kit path module:qualname, got {path!r}")
+    obj: object = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = vars(obj).get(part) if isinstance(obj, (type, ModuleType)) else None
+        obj = getattr(obj, "__func__", obj)  # static and class methods
+    if kit_object_path(obj) is None:
+        raise WireError(f"{path!r} is not a function or class of backprop_kit")
+    return obj
+
+
+def exception_name(error: BaseException) -> str:
+    """The nearest of :data:`EXCEPTIONS` among the classes of ``error`` (``Exception`` at worst)."""
+    for cls in type(error).__mro__:
+        if cls.__name__ in EXCEPTIONS and getattr(builtins, cls.__name__, None) is cls:
+            return cls.__name__
+    return "Exception"
+
+
+def make_exception(name: str, message: str) -> Exception:
+    """A builtin exception of type ``name`` (one of :data:`EXCEPTIONS`) with ``message``."""
+    if name not in EXCEPTIONS:
+        raise WireError(f"exception type {name!r} may not cross the channel")
+    return getattr(builtins, name)(message)
+
+
+class Codec:
+    """Turns values into messages and back, with each side's policy for handles.
+
+    Parameters
+    ----------
+    encode_other : callable
+        ``obj -> dict``: the tagged object for a value the format has no tag for (a ``handle``),
+        or raise TypeError when it may not travel.
+    decode_handle : callable
+        ``dict -> object``: the local object for a ``handle`` tag; raise WireError for a bad one.
+    max_buffer_bytes : int
+        Cap on the array bytes of one message, sending and receiving.
+    """
+
+    def __init__(self, encode_other: Callable[[object], dict],
+                 decode_handle: Callable[[dict], object], *,
+                 max_buffer_bytes: int = MAX_BUFFER_BYTES) -> None:
+        self.encode_other = encode_other
+        self.decode_handle = decode_handle
+        self.max_buffer_bytes = max_buffer_bytes
+
+    # ----------------------------------------------------------------------------- encoding
+    def dumps(self, value: object) -> bytes:
+        """One message holding ``value``."""
+        buffers: list[bytes] = []
+        tree = _Encoder(self, buffers).encode(value)
+        header = json.dumps(tree, separators=(",", ":")).encode()
+        if len(header) > MAX_HEADER_BYTES:
+            raise WireError(f"message header of {len(header)} bytes is over the cap of "
+                            f"{MAX_HEADER_BYTES}")
+        parts = [_HEAD.pack(len(header), len(buffers)), header]
+        for buffer in buffers:
+            parts += [_LENGTH.pack(len(buffer)), buffer]
+        return b"".join(parts)
+
+    # ----------------------------------------------------------------------------- decoding
+    def loads(self, data: bytes) -> object:
+        """The value of one message made by :meth:`dumps`."""
+        return self.read(_BytesReader(data))
+
+    def read(self, stream: BinaryIO) -> object:
+        """Read one message from a binary stream; EOFError at a clean end of stream."""
+        head = stream.read(_HEAD.size)
+        if not head:
+            raise EOFError("the channel was closed")
+        header_size, count = _HEAD.unpack(_exactly(head, _HEAD.size))
+        if header_size > MAX_HEADER_BYTES:
+            raise WireError(f"message header of {header_size} bytes is over the cap of "
+                            f"{MAX_HEADER_BYTES}")
+        header = _exactly(stream.read(header_size), header_size)
+        buffers, total = [], 0
+        for _ in range(count):
+            (size,) = _LENGTH.unpack(_exactly(stream.read(_LENGTH.size), _LENGTH.size))
+            total += size
+            if total > self.max_buffer_bytes:
+                raise WireError(f"message arrays of more than {self.max_buffer_bytes} bytes")
+            buffers.append(_exactly(stream.read(size), size))
+        try:
+            tree = json.loads(header)
+        except ValueError as error:
+            raise WireError(f"message header is not JSON: {error}") from None
+        return _Decoder(self, buffers).decode(tree)
+
+
+def _exactly(data: bytes, size: int) -> bytes:
+    if len(data) != size:
+        raise WireError(f"message cut short: expected {size} bytes, got {len(data)}")
+    return data
+
+
+class _BytesReader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.position = data, 0
+
+    def read(self, size: int) -> bytes:
+        chunk = self.data[self.position:self.position + size]
+        self.position += len(chunk)
+        return chunk
+
+
+def _check_dtype(dtype: np.dtype) -> None:
+    if dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype:
+        raise WireError(f"arrays of dtype {dtype} may not cross the channel: only bool, "
+                        f"integer, float and complex arrays")
+
+
+class _Encoder:
+    def __init__(self, codec: Codec, buffers: list[bytes]) -> None:
+        self.codec = codec
+        self.buffers = buffers
+        self.memo: dict[int, int] = {}
+        self.keep: list[object] = []  # keeps ids valid while encoding
+        self.size = 0
+
+    def _buffer(self, array: np.ndarray) -> int:
+        data = np.ascontiguousarray(array).tobytes()
+        self.size += len(data)
+        if self.size > self.codec.max_buffer_bytes:
+            raise WireError(f"message arrays of more than {self.codec.max_buffer_bytes} bytes")
+        self.buffers.append(data)
+        return len(self.buffers) - 1
+
+    def _memo(self, obj: object) -> int | None:
+        """The memo number of an object seen before in this message, else register it."""
+        if id(obj) in self.memo:
+            return self.memo[id(obj)]
+        self.memo[id(obj)] = len(self.memo)
+        self.keep.append(obj)
+        return None
+
+    def encode(self, value: object) -> object:
+        if value is None or type(value) in (bool, int, str):
+            return value
+        if type(value) is float:
+            return value if value == value and abs(value) != float("inf") else {
+                "$": "float", "repr": repr(value)}
+        if type(value) is complex:
+            return {"$": "complex", "re": self.encode(value.real), "im": self.encode(value.imag)}
+        if type(value) is tuple:
+            return {"$": "tuple", "items": [self.encode(v) for v in value]}
+        if isinstance(value, np.generic) and not isinstance(value, np.ndarray):
+            return self._array(np.asarray(value), "scalar")
+        if type(value) in (list, dict, np.ndarray) or (
+                kit_object_path(type(value)) and hasattr(value, "__dict__")
+                and not isinstance(value, type)):
+            seen = self._memo(value)
+            if seen is not None:
+                return {"$": "ref", "id": seen}
+            if type(value) is list:
+                return {"$": "list", "items": [self.encode(v) for v in value]}
+            if type(value) is dict:
+                return {"$": "dict", "items": [[self.encode(k), self.encode(v)]
+                                               for k, v in value.items()]}
+            if type(value) is np.ndarray:
+                return self._array(value, "array")
+            return {"$": "kit", "path": kit_object_path(type(value)),
+                    "state": {str(k): self.encode(v) for k, v in vars(value).items()}}
+        return self._reference(value)
+
+    def _array(self, array: np.ndarray, tag: str) -> dict:
+        _check_dtype(array.dtype)
+        dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+        return {"$": tag, "dtype": dtype.str, "shape": list(array.shape),
+                "buffer": self._buffer(array.astype(dtype, copy=False))}
+
+    def _reference(self, value: object) -> object:
+        if isinstance(value, np.random.Generator):
+            return {"$": "rng", "state": self.encode(value.bit_generator.state)}
+        if isinstance(value, type) and getattr(builtins, value.__name__, None) is value \
+                and value.__name__ in BUILTIN_TYPES:
+            return {"$": "builtin", "name": value.__name__}
+        if isinstance(value, np.dtype):
+            _check_dtype(value)
+            return {"$": "dtype", "str": value.str}
+        name = getattr(value, "__name__", None)
+        if (isinstance(value, (np.ufunc, BuiltinFunctionType, FunctionType, type))
+                and isinstance(name, str) and getattr(np, name, None) is value):
+            return {"$": "numpy", "name": name}
+        path = kit_object_path(value)
+        if path is not None:
+            return {"$": "kitref", "path": path}
+        handle = self.codec.encode_other(value)
+        if not (isinstance(handle, dict) and handle.get("$") == "handle"):
+            raise TypeError(f"encode_other must return a handle tag, got {handle!r}")
+        return handle
+
+
+class _Decoder:
+    def __init__(self, codec: Codec, buffers: list[bytes]) -> None:
+        self.codec = codec
+        self.buffers = buffers
+        self.memo: list[object] = []
+
+    def decode(self, tree: object) -> object:
+        if tree is None or type(tree) in (bool, int, float, str):
+            return tree
+        if type(tree) is not dict or not isinstance(tree.get("$"), str):
+            raise WireError(f"malformed value in message: {str(tree)[:80]}")
+        method = getattr(self, "_" + tree["$"], None)
+        if method is None:
+            raise WireError(f"unknown tag {tree['$']!r} in message")
+        try:
+            return method(tree)
+        except (KeyError, TypeError, IndexError) as error:
+            raise WireError(f"malformed {tree['$']!r} in message: {error!r}") from None
+
+    def _float(self, tree: dict) -> float:
+        if tree["repr"] not in ("nan", "inf", "-inf"):
+            raise WireError(f"bad float {tree['repr']!r}")
+        return float(tree["repr"])
+
+    def _complex(self, tree: dict) -> complex:
+        return complex(float(self.decode(tree["re"])), float(self.decode(tree["im"])))
+
+    def _tuple(self, tree: dict) -> tuple:
+        return tuple(self.decode(v) for v in tree["items"])
+
+    def _list(self, tree: dict) -> list:
+        result: list = []
+        self.memo.append(result)
+        result.extend(self.decode(v) for v in tree["items"])
+        return result
+
+    def _dict(self, tree: dict) -> dict:
+        result: dict = {}
+        self.memo.append(result)
+        for key, value in tree["items"]:
+            result[self.decode(key)] = self.decode(value)
+        return result
+
+    def _ref(self, tree: dict) -> object:
+        index = tree["id"]
+        if type(index) is not int or not 0 <= index < len(self.memo):
+            raise WireError(f"reference to unknown object {index!r}")
+        return self.memo[index]
+
+    def _array(self, tree: dict) -> np.ndarray:
+        dtype = np.dtype(tree["dtype"])
+        _check_dtype(dtype)
+        shape = tuple(tree["shape"])
+        if not all(type(n) is int and n >= 0 for n in shape):
+            raise WireError(f"bad array shape {shape!r}")
+        data = self.buffers[tree["buffer"]]
+        if len(data) != dtype.itemsize * int(np.prod(shape, dtype=np.int64)):
+            raise WireError(f"array of shape {shape} and dtype {dtype} does not match its "
+                            f"{len(data)} bytes")
+        array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+        self.memo.append(array)
+        return array
+
+    def _scalar(self, tree: dict) -> np.generic:
+        return self._array(tree)[()]
+
+    def _kit(self, tree: dict) -> object:
+        cls = resolve_kit_path(tree["path"])
+        if not isinstance(cls, type):
+            raise WireError(f"{tree['path']!r} is not a class")
+        obj = object.__new__(cls) if cls.__new__ is object.__new__ else cls.__new__(cls)
+        self.memo.append(obj)
+        vars(obj).update({str(k): self.decode(v) for k, v in tree["state"].items()})
+        return obj
+
+    def _rng(self, tree: dict) -> np.random.Generator:
+        state = self.decode(tree["state"])
+        name = state.get("bit_generator") if isinstance(state, dict) else None
+        if name not in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"):
+            raise WireError(f"unknown bit generator {name!r}")
+        generator = np.random.Generator(getattr(np.random, name)())
+        generator.bit_generator.state = state
+        return generator
+
+    def _builtin(self, tree: dict) -> type:
+        if tree["name"] not in BUILTIN_TYPES:
+            raise WireError(f"builtin {tree['name']!r} may not cross the channel")
+        return getattr(builtins, tree["name"])
+
+    def _dtype(self, tree: dict) -> np.dtype:
+        dtype = np.dtype(tree["str"])
+        _check_dtype(dtype)
+        return dtype
+
+    def _numpy(self, tree: dict) -> object:
+        name = tree["name"]
+        value = getattr(np, name, None) if isinstance(name, str) and name.isidentifier() else None
+        if value is None or isinstance(value, ModuleType) or name.startswith("_"):
+            raise WireError(f"numpy has no function or type {name!r}")
+        return value
+
+    def _kitref(self, tree: dict) -> object:
+        return resolve_kit_path(tree["path"])
+
+    def _handle(self, tree: dict) -> object:
+        return self.codec.decode_handle(tree)
+
+
+def write_back(target: object, fresh: object) -> object:
+    """Make ``target`` equal to ``fresh`` in place where it can be, and return what to keep.
+
+    Used for the arguments of a call that went through the channel: the callee worked on a copy,
+    so its in-place changes (an optimiser step updating ``params``, a layer's cached state) are
+    copied into the caller's objects. Arrays of the same shape and dtype are overwritten,
+    lists and dicts updated item by item, kit objects attribute by attribute, generators get the
+    new state; anything else is replaced (the returned object is ``fresh``).
+    """
+    return _write_back(target, fresh, set())
+
+
+def _write_back(target: object, fresh: object, done: set[int]) -> object:
+    if type(target) is not type(fresh) or id(target) in done:
+        return fresh if type(target) is not type(fresh) else target
+    done.add(id(target))
+    if isinstance(target, np.ndarray):
+        if target.shape != fresh.shape or target.dtype != fresh.dtype:
+            return fresh
+        if target.flags.writeable and not np.array_equal(target, fresh, equal_nan=True):
+            target[...] = fresh
+    elif isinstance(target, list):
+        if len(target) != len(fresh):
+            target[:] = fresh
+        else:
+            for i, item in enumerate(fresh):
+                target[i] = _write_back(target[i], item, done)
+    elif isinstance(target, dict):
+        for key in [k for k in target if k not in fresh]:
+            del target[key]
+        for key, item in fresh.items():
+            target[key] = _write_back(target[key], item, done) if key in target else item
+    elif isinstance(target, tuple):
+        if len(target) != len(fresh):
+            return fresh
+        kept = [_write_back(a, b, done) for a, b in zip(target, fresh, strict=True)]
+        if any(a is not b for a, b in zip(kept, target, strict=True)):
+            return fresh
+    elif isinstance(target, np.random.Generator):
+        target.bit_generator.state = fresh.bit_generator.state
+    elif kit_object_path(type(target)) and hasattr(target, "__dict__"):
+        state = vars(target)
+        for key in [k for k in state if k not in vars(fresh)]:
+            del state[key]
+        for key, item in vars(fresh).items():
+            state[key] = _write_back(state[key], item, done) if key in state else item
+    else:
+        return fresh
+    return target

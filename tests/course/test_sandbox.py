@@ -1,0 +1,108 @@
+"""The sandbox command itself: what a process inside sees, may write and may start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from nbformat.v4 import new_markdown_cell, new_notebook
+
+from backprop_course.feedback import SanitizeFeedback
+from backprop_course.sandbox import (
+    PidsCgroup,
+    SandboxLimits,
+    require_sandbox,
+    sandboxed_command,
+)
+
+PROBE = r'''
+import json, os, socket, sys, pathlib
+seen = {"pid": os.getpid(), "files": sorted(os.listdir(".")), "safe_path": sys.flags.safe_path,
+        "shipped": open("data.csv").read()}
+for name, path in (("secret", sys.argv[1]), ("repo_write", sys.argv[2] + "/planted")):
+    try:
+        if name == "secret":
+            open(path).read()
+        else:
+            open(path, "w").write("x")
+        seen[name] = "allowed"
+    except OSError as error:
+        seen[name] = type(error).__name__
+pathlib.Path("scratch.txt").write_text("temporary")
+try:
+    socket.create_connection(("127.0.0.1", 22), timeout=2)
+    seen["network"] = "connected"
+except OSError as error:
+    seen["network"] = type(error).__name__
+forks = 0
+try:
+    while forks < 300:
+        if os.fork() == 0:
+            import time; time.sleep(30); os._exit(0)
+        forks += 1
+except OSError:
+    pass
+seen["forks"] = forks
+print(json.dumps(seen))
+'''
+
+
+@pytest.fixture(scope="module")
+def sandbox_ok():
+    require_sandbox()
+
+
+def test_a_process_sees_only_its_workdir_files_and_cannot_escape(sandbox_ok, tmp_path):
+    workdir = tmp_path / "autograded" / "ada" / "tiny"
+    workdir.mkdir(parents=True)
+    (workdir / "data.csv").write_text("1,2\n")
+    (workdir / "backprop_grading.py").write_text("raise SystemExit('shadowed')\n")
+    secret = tmp_path / "solutions.txt"
+    secret.write_text("the answers")
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE)
+    limits = SandboxLimits(processes=40)
+    cgroup = PidsCgroup.create(limits.processes)
+    try:
+        command = sandboxed_command(
+            [sys.executable, str(script), str(secret), str(sys.prefix)], workdir=workdir,
+            files=[workdir / "data.csv"], readable=[script], limits=limits, cgroup=cgroup)
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    finally:
+        cgroup.close()
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["files"] == ["data.csv"], "only the shipped file; no submitted extra file"
+    assert seen["shipped"] == "1,2\n"
+    assert (seen["pid"], seen["safe_path"]) == (2, True)
+    assert seen["secret"] == "FileNotFoundError"
+    assert seen["repo_write"] in ("OSError", "PermissionError")  # read-only file system
+    assert seen["network"] == "ConnectionRefusedError"
+    assert 20 < seen["forks"] < 40, "the pids cgroup caps processes, also for root"
+    assert sorted(p.name for p in workdir.iterdir()) == ["backprop_grading.py", "data.csv"]
+    assert not (tmp_path / "planted").exists() and not cgroup.path.exists()
+
+
+@pytest.mark.parametrize(("argv", "options", "message"), [
+    (["python3"], {}, "absolute path, got 'python3'"),
+    ([sys.executable], {"files": ["/etc/passwd"]}, "must lie under the working directory"),
+    ([sys.executable], {"limits": SandboxLimits(processes=8)}, "a PidsCgroup is needed"),
+])
+def test_sandboxed_command_rejects_what_it_cannot_honour(tmp_path, argv, options, message):
+    with pytest.raises(ValueError, match=message):
+        sandboxed_command(argv, workdir=tmp_path, **{"limits": SandboxLimits(processes=None),
+                                                     **options})
+
+
+def test_feedback_markdown_keeps_its_text_but_runs_nothing():
+    markdown = ("# Notes\n\nSee <script>alert(1)</script> and <img src=x onerror=alert(2)>\n\n"
+                "[bad](javascript:alert(3)) [good](https://example.org)\n\n"
+                "```python\ndef f():\n\n    return 1\n```")
+    nb, _ = SanitizeFeedback().preprocess(new_notebook(cells=[new_markdown_cell(markdown)]), {})
+    html = nb.cells[0].source
+    assert "&lt;script&gt;" in html and "<script" not in html
+    assert "onerror" not in html and "javascript:" not in html
+    assert '<a href="https://example.org">good</a>' in html
+    assert "\n" not in html and "&#10;&#10;" in html, "one markdown HTML block; the blank line kept"

@@ -1,0 +1,138 @@
+"""The trusted executor's channel format: round trips, identity, and what it refuses."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from backprop_course.trusted import wire
+from backprop_course.trusted.channel import error_reply, outcome
+from backprop_kit.layers import Linear
+
+
+def _refuse(_obj):
+    raise TypeError("no handles in this test")
+
+
+def _no_handles(tree):
+    raise wire.WireError(f"unexpected handle {tree}")
+
+
+CODEC = wire.Codec(_refuse, _no_handles)
+
+
+def roundtrip(value, codec=CODEC):
+    return codec.loads(codec.dumps(value))
+
+
+@pytest.mark.parametrize("value", [None, True, 0, -3, 2**70, 1.5, float("inf"), "tëxt", 2 - 1j,
+                                   (1, (2.0, "a")), [1, [2]], {"a": 1, (1, 2): [None]},
+                                   np.float32(2.5), np.int64(-7), np.bool_(True)])
+def test_plain_values_round_trip_with_their_types(value):
+    back = roundtrip(value)
+    assert back == value and type(back) is type(value)
+
+
+def test_nan_round_trips():
+    assert np.isnan(roundtrip(float("nan")))
+
+
+@pytest.mark.parametrize("dtype", ["f8", "f4", ">f8", "i2", "u1", "?", "c16"])
+def test_arrays_round_trip_with_dtype_and_shape(dtype):
+    array = (np.arange(12).reshape(3, 4) % 3).astype(dtype)
+    back = roundtrip(array[:, ::2])  # a non-contiguous view
+    assert back.shape == (3, 2) and back.dtype == array.dtype.newbyteorder("=")
+    np.testing.assert_array_equal(back, array[:, ::2])
+    assert back.flags.writeable
+
+
+def test_identity_and_cycles_survive_within_one_message():
+    shared = np.ones(3)
+    cyclic: list = []
+    cyclic.append(cyclic)
+    back = roundtrip([shared, shared, cyclic])
+    assert back[0] is back[1] and back[2][0] is back[2]
+
+
+def test_kit_objects_travel_as_class_and_state_and_generators_as_state():
+    layer = Linear(3, 2, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(5)
+    rng.normal()
+    back_layer, back_rng = roundtrip((layer, rng))
+    assert type(back_layer) is Linear and back_layer is not layer
+    np.testing.assert_array_equal(back_layer.params["W"], layer.params["W"])
+    assert back_rng.normal() == rng.normal()
+
+
+def test_numpy_and_kit_functions_travel_by_name():
+    from backprop_kit.gradcheck import numerical_gradient
+
+    assert roundtrip((np.sin, np.float32, numerical_gradient, float)) == (
+        np.sin, np.float32, numerical_gradient, float)
+
+
+@pytest.mark.parametrize("value", [np.array([object()], dtype=object), np.array(["a"]),
+                                   np.zeros(2, dtype=[("a", "f8")]), object(), print])
+def test_objects_without_a_tag_need_a_handle(value):
+    with pytest.raises((wire.WireError, TypeError)):
+        CODEC.dumps(value)
+
+
+def test_a_pickle_is_not_a_message():
+    with pytest.raises(wire.WireError):
+        CODEC.loads(pickle.dumps({"op": "return", "value": 1}))
+
+
+@pytest.mark.parametrize("header", [
+    '{"$": "kit", "path": "os:system", "state": {}}',
+    '{"$": "kitref", "path": "subprocess:Popen"}',
+    '{"$": "array", "dtype": "|O", "shape": [1], "buffer": 0}',
+    '{"$": "numpy", "name": "_core"}',
+    '{"$": "rng", "state": {"bit_generator": "os"}}',
+    '{"$": "nothing"}',
+])
+def test_decoding_refuses_what_no_encoder_makes(header):
+    data = header.encode()
+    message = wire._HEAD.pack(len(data), 1) + data + wire._LENGTH.pack(8) + bytes(8)
+    with pytest.raises(wire.WireError):
+        CODEC.loads(message)
+
+
+def test_size_caps_refuse_oversized_messages_both_ways():
+    small = wire.Codec(_refuse, _no_handles, max_buffer_bytes=1000)
+    with pytest.raises(wire.WireError, match="more than 1000 bytes"):
+        small.dumps(np.zeros(200))
+    with pytest.raises(wire.WireError, match="more than 1000 bytes"):
+        small.loads(CODEC.dumps(np.zeros(200)))
+    with pytest.raises(wire.WireError, match="cut short"):
+        CODEC.loads(CODEC.dumps(np.zeros(3))[:-1])
+
+
+def test_write_back_updates_arguments_in_place():
+    params = {"W": np.zeros((2, 3)), "b": np.zeros(3)}
+    layers = [Linear(3, 2, rng=np.random.default_rng(0))]
+    W = params["W"]
+    fresh_params, fresh_layers = roundtrip((params, layers))
+    fresh_params["W"] += 1.0
+    fresh_params["new"] = 5
+    fresh_layers[0].params["W"][0, 0] = 42.0
+    wire.write_back(params, fresh_params)
+    wire.write_back(layers, fresh_layers)
+    assert params["W"] is W and W.sum() == 6 and params["new"] == 5
+    assert layers[0].params["W"][0, 0] == 42.0
+
+
+def test_errors_cross_as_builtin_types_with_where_they_were_raised():
+    class StudentError(ValueError):
+        pass
+
+    def student():
+        raise StudentError("bad shape")
+
+    try:
+        student()
+    except StudentError as error:
+        reply = roundtrip(error_reply(error))
+    with pytest.raises(ValueError, match="StudentError: bad shape") as caught:
+        outcome(reply, (), {})
+    assert type(caught.value) is ValueError and "raised in student" in caught.value.raised_in
