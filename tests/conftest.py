@@ -22,7 +22,8 @@ RELEASE = REPO / "notebooks"
 ASSIGNMENTS = sorted(p.parent.name for p in SOLUTIONS.glob("*/*.ipynb")
                      if p.stem == p.parent.name)
 # Test files whose tests are parametrized by assignment and may run on different workers.
-SPLIT_BY_ASSIGNMENT = {"tests/notebooks/test_nbgrader_pipeline.py"}
+SPLIT_BY_ASSIGNMENT = {"tests/notebooks/test_nbgrader_pipeline.py",
+                       "tests/notebooks/test_mistakes.py"}
 
 # One BLAS thread for the tests and for every kernel they start: the matrices here are small,
 # and with one pytest-xdist worker per core, two threads per worker fight over the cores (a
