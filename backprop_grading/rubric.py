@@ -2,7 +2,7 @@
 
 ::
 
-    rubric = Rubric()
+    rubric = Rubric(points=4)   # the cell's nbgrader points
     with rubric.part(1, "output shape"):
         check_shape(out, (4, 3), "out")
     with rubric.part(2, "values"):
@@ -13,7 +13,9 @@ A part fails when anything inside raises an Exception: a failed check, or an err
 student's code (NotImplementedError, TypeError, ...); the failure is recorded as one line and
 the cell goes on with the next part. TamperingDetected is never recorded as a failed part: it
 propagates, and ``score()`` raises it again, so the whole cell scores zero. The parts' points
-must add up to the cell's nbgrader points.
+must add up to the cell's nbgrader points. In the student's release the hidden parts are gone:
+given the cell's points, the summary says how many more are checked at grading time ("3/3
+visible points; 1 more point is checked when your work is graded").
 """
 
 from __future__ import annotations
@@ -122,7 +124,13 @@ class Rubric:
         Set when any part saw tampering; :meth:`score` raises it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, points: int | float | None = None) -> None:
+        """``points``: the cell's nbgrader points, when known (parts beyond them are an error;
+        parts short of them are the hidden ones, announced in the summary)."""
+        if points is not None and (isinstance(points, bool)
+                                   or not isinstance(points, (int, float)) or not points > 0):
+            raise ValueError(f"Rubric points must be a positive number, got {points!r}")
+        self.points = points
         self.results: list[PartResult] = []
         self.tampering: TamperingDetected | None = None
         self.open_part: RubricPart | None = None
@@ -144,10 +152,26 @@ class Rubric:
                             f"{description!r}")
         return RubricPart(self, points, description)
 
+    def _headline(self, earned: int | float, total: int | float) -> str:
+        """``"2/3 points: "``, or with hidden points still to come, ``"2/3 visible points; 1
+        more point is checked when your work is graded: "``."""
+        if self.points is None or abs(total - self.points) <= 1e-9:
+            return f"{_format_points(earned)}/{_format_points(total)} points: "
+        if total > self.points:
+            raise RubricMisuse(f"the rubric's parts add up to {_format_points(total)} points, "
+                               f"more than the cell's {_format_points(self.points)}")
+        rest = round(self.points - total, 9)
+        unit = "point is" if rest == 1 else "points are"
+        return (f"{_format_points(earned)}/{_format_points(total)} visible points; "
+                f"{_format_points(rest)} more {unit} checked when your work is graded: ")
+
     def score(self) -> int | float:
         """Print the summary to stdout and return the points earned.
 
-        Prints e.g. ``2/3 points: [ok] output shape (1)  [FAILED] values (2): <message>``.
+        Prints e.g. ``2/3 points: [ok] output shape (1)  [FAILED] values (2): <message>``;
+        when the rubric was given more points than its parts add up to (the hidden parts left
+        the student's copy), ``2/3 visible points; 1 more point is checked when your work is
+        graded: ...``.
 
         Returns
         -------
@@ -161,6 +185,8 @@ class Rubric:
             When any part saw tampering, or the integrity check fails now.
         ValueError
             When no part was completed.
+        RubricMisuse
+            When the parts add up to more than the rubric's ``points``.
         """
         verify_integrity(_getframe(1).f_globals)
         if self.tampering is not None:
@@ -176,6 +202,6 @@ class Rubric:
         items = [f"[ok] {r.description} ({_format_points(r.points)})" if r.failure is None
                  else f"[FAILED] {r.description} ({_format_points(r.points)}): {r.failure}"
                  for r in self.results]
-        print(f"{_format_points(earned)}/{_format_points(total)} points: " + "  ".join(items))
+        print(self._headline(earned, total) + "  ".join(items))
         verify_number_display(earned)
         return earned

@@ -12,6 +12,7 @@ from backprop_grading import (
     check_close,
     check_shape,
 )
+from backprop_grading.rubric import RubricMisuse
 
 OUT = np.arange(12.0).reshape(4, 3)
 
@@ -45,6 +46,36 @@ def test_a_failed_part_loses_only_its_points_and_says_why(capfd):
     assert out == ("4/6 points: [ok] output shape (1)  [FAILED] values (2): out is wrong at 12 "
                    "of 12 entries (100%); the worst is at index (0, 0): expected 0, got 1. add "
                    "the bias once  [ok] no NaN (3)\n")
+
+
+def test_the_release_summary_says_how_many_points_the_hidden_parts_check(capfd):
+    rubric = Rubric(points=4)  # one hidden point was removed from the student's copy
+    with rubric.part(1, "output shape"):
+        check_shape(OUT, (4, 3), "out")
+    with rubric.part(2, "values"):
+        check_close(OUT + 1.0, OUT, "add the bias once", name="out")
+    assert rubric.score() == 1
+    out = capfd.readouterr().out
+    assert out.startswith("1/3 visible points; 1 more point is checked when your work is "
+                          "graded: [ok] output shape (1)  [FAILED] values (2)"), out
+
+
+def test_a_rubric_with_all_its_points_visible_reads_as_before(capfd):
+    rubric = Rubric(points=2.5)
+    with rubric.part(2.5, "values"):
+        check(True, "unreachable")
+    assert rubric.score() == 2.5
+    assert capfd.readouterr().out == "2.5/2.5 points: [ok] values (2.5)\n"
+
+
+def test_parts_worth_more_than_the_cell_are_the_authors_mistake():
+    rubric = Rubric(points=1)
+    with rubric.part(2, "values"):
+        check(True, "unreachable")
+    with pytest.raises(RubricMisuse, match="add up to 2 points, more than the cell's 1"):
+        rubric.score()
+    with pytest.raises(ValueError, match="positive number"):
+        Rubric(points=0)
 
 
 def test_fractional_points_add_up_as_floats():
