@@ -165,14 +165,19 @@ def scan_submission(course: Course, assignment: str, student: str,
     return flags
 
 
+#: Files nbgrader's own ``submit`` adds to every submission.
+NBGRADER_SUBMISSION_FILES = frozenset({"timestamp.txt", "submission_secret.txt"})
+
+
 def extra_files(course: Course, assignment: str, student: str) -> list[str]:
-    """Files of a submission that are neither notebooks, nbgrader's ``timestamp.txt``, nor
-    files the assignment's release ships (paths relative to the submission folder)."""
+    """Files of a submission that are neither notebooks, files nbgrader's ``submit`` adds
+    (:data:`NBGRADER_SUBMISSION_FILES`), nor files the assignment's release ships (paths
+    relative to the submission folder)."""
     folder = course.path("submitted", assignment, student)
     release = course.path("release", assignment)
     shipped = set(shipped_names(release, [])) if release.is_dir() else set()
     return [name for name in shipped_names(folder, [])
-            if name != "timestamp.txt" and name not in shipped]
+            if name not in NBGRADER_SUBMISSION_FILES and name not in shipped]
 
 
 def _run_all(course: Course, assignment: str, students: list[str], workers: int,
