@@ -16,6 +16,10 @@ and test cells use them::
 - :func:`call` runs the student's function, prints its warnings to stdout as notes, and fails
   when it delegates to a kit function listed in ``forbid``.
 - :class:`Rubric` gives partial credit for independent parts of one cell.
+- An exercise left blank (the release's ``raise NotImplementedError()``) fails in one line,
+  :class:`ExerciseNotWritten`, through ``call`` or in a rubric part; and the helpers set
+  ``__tracebackhide__`` so that IPython and pytest leave their frames out of tracebacks (IPython
+  still shows the frame an exception is raised in: a failed check's own ``raise`` line).
 
 Nothing here writes to stderr for a correct answer: nbgrader scores a test cell zero for any
 stderr output, so importing this package also routes Python warnings (numpy's floating-point
@@ -76,12 +80,13 @@ from . import (
 )
 from .compare import check, check_close, check_shape
 from .delegation import call
-from .failures import GradingFailure, TamperingDetected
+from .failures import ExerciseNotWritten, GradingFailure, TamperingDetected
 from .integrity import verify_integrity
 from .rubric import Rubric
 from .warnings_capture import route_warnings_to_stdout
 
 __all__ = [
+    "ExerciseNotWritten",
     "GradingFailure",
     "Rubric",
     "TamperingDetected",

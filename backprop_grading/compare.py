@@ -28,8 +28,7 @@ from .integrity import verify_integrity
 
 def failure(problem: str, hint: str = "") -> GradingFailure:
     """The exception for ``problem`` (what is wrong) followed by the author's ``hint``."""
-    text = problem if problem.endswith((".", "?")) else problem + "."
-    return GradingFailure(f"{text}\n{hint}" if hint else text)
+    return GradingFailure(problem if problem.endswith((".", "?")) else problem + ".", hint)
 
 
 def check(condition: bool, message: str) -> None:
@@ -52,6 +51,7 @@ def check(condition: bool, message: str) -> None:
     TypeError
         When ``condition`` is not a single bool.
     """
+    __tracebackhide__ = True  # IPython and pytest show the test cell's line, not this frame
     verify_integrity(_getframe(1).f_globals)
     one_bool = isinstance(condition, ndarray) and condition.dtype == bool_ and condition.size == 1
     if not (isinstance(condition, (bool, bool_)) or one_bool):
@@ -60,11 +60,11 @@ def check(condition: bool, message: str) -> None:
                         f"{type(condition).__name__}{shape}: compare arrays with check_close, or "
                         f"use bool(np.all(...))")
     if not condition:
-        raise GradingFailure(message)
+        raise GradingFailure(hint=message)
 
 
 def check_close(actual: object, expected: object, message: str = "", *, rtol: float = 1e-6,
-                atol: float = 1e-9, name: str = "result") -> None:
+                atol: float = 1e-9, name: str = "result", factor_hint: bool = True) -> None:
     """Fail unless ``actual`` has the shape and dtype family of ``expected`` and close values.
 
     Entries match when ``|actual - expected| <= atol + rtol * |expected|`` (NaN matches NaN).
@@ -86,6 +86,10 @@ def check_close(actual: object, expected: object, message: str = "", *, rtol: fl
         Relative and absolute tolerance.
     name : str
         What the result is called in the message ("dx", "loss").
+    factor_hint : bool
+        Whether a wrong result that is exactly k times the expected one, for a plausible
+        constant k (2, 1/N, ...), gets the guess "a missing or extra constant factor?"; switch
+        it off where such a factor would point at the wrong cause.
 
     Raises
     ------
@@ -94,6 +98,7 @@ def check_close(actual: object, expected: object, message: str = "", *, rtol: fl
     TamperingDetected
         When the notebook replaced something the grading relies on.
     """
+    __tracebackhide__ = True
     caller_globals = _getframe(1).f_globals
     verify_integrity(caller_globals)
     if not (rtol >= 0 and atol >= 0):
@@ -112,7 +117,7 @@ def check_close(actual: object, expected: object, message: str = "", *, rtol: fl
         problem = dtype_problem(actual_array, expected_array, name)
     if problem is None:
         problem = nonfinite_problem(actual_array, expected_array, name) or value_problem(
-            actual_array, expected_array, name, rtol=rtol, atol=atol)
+            actual_array, expected_array, name, rtol=rtol, atol=atol, factor_hint=factor_hint)
     if problem is not None:
         raise failure(problem, message)
 
@@ -140,6 +145,7 @@ def check_shape(actual: object, expected_shape: tuple[int, ...], name: str, *,
     TamperingDetected
         When the notebook replaced something the grading relies on.
     """
+    __tracebackhide__ = True
     verify_integrity(_getframe(1).f_globals)
     if not (isinstance(expected_shape, tuple)
             and all(isinstance(n, int) and n >= 0 for n in expected_shape)):

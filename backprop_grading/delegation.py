@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from sys import _getframe, getprofile, setprofile
 from types import CodeType, FrameType, FunctionType, MethodType
 
-from .failures import GradingFailure
+from .failures import GradingFailure, not_written
 from .integrity import tampering, verify_integrity
 from .warnings_capture import warnings_as_notes
 
@@ -171,7 +171,8 @@ def call(fn: Callable[..., object], *args: object, forbid: Iterable[object] = ()
 
     Warnings it emits are printed to stdout as "note: your code emitted a warning: ..." (never
     to stderr, which would score the test cell zero). An exception it raises propagates
-    unchanged, so the student sees their own traceback.
+    unchanged, so the student sees their own traceback, except the blank of an exercise not
+    written yet, which becomes a one-line failure saying so.
 
     Parameters
     ----------
@@ -192,11 +193,15 @@ def call(fn: Callable[..., object], *args: object, forbid: Iterable[object] = ()
     ------
     GradingFailure
         "delegation detected: your function called backprop_kit.xxx.yyy, ...".
+    ExerciseNotWritten
+        "exercise not written yet: replace `raise NotImplementedError()` in `f` with your
+        code", when the function (or notebook code it calls) still raises the release's blank.
     TamperingDetected
         When the notebook replaced something the grading relies on, before or during the call.
     TypeError
         When ``fn`` is not callable or a ``forbid`` item cannot be traced.
     """
+    __tracebackhide__ = True  # IPython and pytest show the test cell's line, not this frame
     caller_globals = _getframe(1).f_globals
     verify_integrity(caller_globals)
     if not callable(fn):
@@ -209,9 +214,12 @@ def call(fn: Callable[..., object], *args: object, forbid: Iterable[object] = ()
             result = fn(*args, **kwargs)
     except BaseException as error:
         verdict = watch.verdict()
-        if verdict is None:
-            raise
-        raise verdict from error
+        if verdict is not None:
+            raise verdict from error
+        blank = not_written(error)
+        if blank is not None:  # ending at the student's blank line, the helpers' frames hidden
+            raise blank.with_traceback(error.__traceback__) from None
+        raise
     finally:
         _ACTIVE_FORBID.reset(active)
     verdict = watch.verdict()

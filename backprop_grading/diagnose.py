@@ -8,6 +8,8 @@ result compare equal, even before tamper detection reports it.
 
 from __future__ import annotations
 
+from math import copysign
+
 from numpy import (
     absolute,
     array,
@@ -17,6 +19,8 @@ from numpy import (
     float64,
     generic,
     inf,
+    iscomplexobj,
+    isfinite,
     isinf,
     isnan,
     ndarray,
@@ -171,13 +175,14 @@ def nonfinite_problem(actual: ndarray, expected: ndarray, name: str) -> str | No
             f"overflow in exp")
 
 
-def value_problem(actual: ndarray, expected: ndarray, name: str, *, rtol: float, atol: float
-                  ) -> str | None:
+def value_problem(actual: ndarray, expected: ndarray, name: str, *, rtol: float, atol: float,
+                  factor_hint: bool = True) -> str | None:
     """Describe entries where ``|actual - expected| > atol + rtol * |expected|``.
 
     NaN matches NaN and inf matches an inf of the same sign. The message names the worst entry
     (the one furthest beyond its tolerance) and how many entries are wrong, and adds a hint
-    when the whole result is off by a sign, a constant factor, a transpose or is all zeros.
+    when the whole result is all zeros, a transpose, off by a sign or (unless ``factor_hint``
+    is False) off by one plausible constant factor (see :func:`constant_factor`).
 
     Parameters
     ----------
@@ -185,6 +190,8 @@ def value_problem(actual: ndarray, expected: ndarray, name: str, *, rtol: float,
         Same shape, numeric.
     name : str
     rtol, atol : float
+    factor_hint : bool
+        Whether to guess at a constant factor.
     """
     work = complex128 if "c" in (actual.dtype.kind, expected.dtype.kind) else float64
     actual, expected = actual.astype(work), expected.astype(work)
@@ -202,7 +209,7 @@ def value_problem(actual: ndarray, expected: ndarray, name: str, *, rtol: float,
     else:
         message = (f"{name} is wrong at {format_count(n_wrong, actual.size)}; the worst is at "
                    f"index {format_index(worst)}: expected {shown_expected}, got {shown_got}")
-    return message + _value_hint(actual, expected, rtol, atol)
+    return message + _value_hint(actual, expected, rtol, atol, factor_hint)
 
 
 def _close(actual: ndarray, expected: ndarray, rtol: float, atol: float) -> ndarray:
@@ -212,23 +219,67 @@ def _close(actual: ndarray, expected: ndarray, rtol: float, atol: float) -> ndar
     return within | (actual == expected) | (isnan(actual) & isnan(expected))
 
 
-def _value_hint(actual: ndarray, expected: ndarray, rtol: float, atol: float) -> str:
+#: How close every entry must be to one factor times the expected entry (at most the check's
+#: own tolerance), and how close the factor must be to a plausible one.
+FACTOR_RTOL = 1e-6
+#: Factors up to this (and 1 over them) count as "small": the 2 of a square, the 1/2 of a mean
+#: of two terms; larger ones only when they equal an axis length (a sum instead of a mean).
+SMALL_FACTOR = 10
+
+
+def constant_factor(actual: ndarray, expected: ndarray, rtol: float, atol: float
+                    ) -> float | None:
+    """The factor k with ``actual == k * expected`` when one plausible k explains every entry.
+
+    Plausible: k or 1/k is an integer of absolute value from 2 to :data:`SMALL_FACTOR`, or
+    equal to the length of one of the axes (a mean over the batch instead of a sum, or the
+    reverse), or k is -1. "Every entry" means to within the check's tolerance, and at most
+    :data:`FACTOR_RTOL`: a result that is only roughly proportional (a missing bias correction
+    next to an eps) or proportional with an odd factor (a clipping factor of 0.6) has another
+    cause.
+
+    Parameters
+    ----------
+    actual, expected : ndarray
+        Same shape, float64 or complex128.
+    rtol, atol : float
+        The check's tolerances.
+
+    Returns
+    -------
+    float or None
+    """
+    largest = absolute(expected).argmax()
+    scale = absolute(expected.flat[largest])
+    if iscomplexobj(expected) or iscomplexobj(actual) or not 0 < scale < inf:
+        return None
+    factor = float(actual.flat[largest] / expected.flat[largest])
+    if not (isfinite(factor) and factor != 0 and _close(
+            actual, factor * expected, min(rtol, FACTOR_RTOL), min(atol, FACTOR_RTOL * scale)
+    ).all()):
+        return None
+    plausible = {1, *range(2, SMALL_FACTOR + 1), *expected.shape}
+    for candidate, inverted in ((abs(factor), False), (1.0 / abs(factor), True)):
+        nearest = round(candidate)
+        if nearest in plausible and abs(candidate - nearest) <= FACTOR_RTOL * nearest:
+            return copysign(1.0 / nearest if inverted else float(nearest), factor)
+    return None
+
+
+def _value_hint(actual: ndarray, expected: ndarray, rtol: float, atol: float,
+                factor_hint: bool) -> str:
     """A guess at a whole-result mistake, or an empty string."""
-    if actual.size < 2:
-        return ""
-    if not actual.any() and expected.any():
+    if actual.size >= 2 and not actual.any() and expected.any():
         return ". It is all zeros: is part of the computation missing?"
     if actual.ndim == 2 and actual.shape[0] == actual.shape[1] and _close(
             actual, expected.T, rtol, atol).all():
         return (". It equals the transpose of the expected value: check the order of a matrix "
                 "product or a missing .T")
-    largest = absolute(expected).argmax()
-    if expected.flat[largest] == 0:
+    factor = constant_factor(actual, expected, rtol, atol)
+    subject = "It" if actual.size == 1 else "Every entry"
+    if factor == -1.0:
+        return f". {subject} has the opposite sign: check the sign of each term"
+    if factor is None or factor == 1.0 or not factor_hint:
         return ""
-    factor = actual.flat[largest] / expected.flat[largest]
-    if factor == 0 or not _close(actual, factor * expected, rtol, atol).all():
-        return ""
-    if _close(factor, -1.0, rtol, atol):
-        return ". Every entry has the opposite sign: check the sign of each term"
-    return (f". Every entry is {format_number(factor)} times the expected value: a missing or "
+    return (f". {subject} is {format_number(factor)} times the expected value: a missing or "
             f"extra constant factor (like 1/N of a mean over the batch, or the 2 of a square)?")

@@ -41,7 +41,8 @@ def format_count(count: int, total: int, noun: str = "entries") -> str:
     return f"{count} of {total} {noun} ({100.0 * count / total:.3g}%)"
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """Collapse whitespace and newlines into single spaces and cut at ``limit`` characters."""
+def one_line(text: str, limit: int | None = 300) -> str:
+    """Collapse whitespace and newlines into single spaces and cut at ``limit`` characters
+    (None: never cut)."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

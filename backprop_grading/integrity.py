@@ -278,6 +278,7 @@ class Snapshot:
 
     def verify(self, caller_globals: Mapping[str, object] | None = None) -> None:
         """Raise :class:`TamperingDetected` describing the first replacement found."""
+        __tracebackhide__ = True
         found = self.find(caller_globals)
         if found is not None:
             raise found
@@ -342,6 +343,7 @@ def verify_integrity(caller_globals: Mapping[str, object] | None = None) -> None
         "Tampering detected: np.allclose was replaced in your notebook; remove that line and
         restart the kernel".
     """
+    __tracebackhide__ = True  # IPython and pytest show the test cell's line, not this frame
     _ACTIVE[0].verify(caller_globals)
 
 
@@ -364,6 +366,7 @@ def verify_number_display(value: float) -> None:
     value : int or float
         The score about to be returned as the cell's result.
     """
+    __tracebackhide__ = True
     kernel = _ACTIVE[0].kernel
     found = None if kernel is None else kernel.number_display_problem(value)
     if found is not None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sys import _getframe
 from types import TracebackType
 
-from .failures import GradingFailure, TamperingDetected
+from .failures import GradingFailure, TamperingDetected, not_written
 from .formatting import one_line
 from .integrity import verify_integrity, verify_number_display
 
@@ -45,17 +45,27 @@ class PartResult:
 def describe_failure(error: BaseException) -> str:
     """One line for a failed part: a check's own message, or the error and where it was raised.
 
+    A check's diagnosis is cut at 300 characters, its author's hint never is; an error of the
+    student's code is cut as a whole, and an exercise left blank says so.
+
     Returns
     -------
     str
-        e.g. "NotImplementedError (raised in sigmoid_grad, line 12)".
+        e.g. "NotImplementedError: ... (raised in sigmoid_grad, line 12)".
     """
     try:
         text = str(error)
     except Exception:  # a student-defined exception whose __str__ fails
         text = ""
+    blank = not_written(error)
+    if blank is not None:
+        return str(blank)
     if isinstance(error, GradingFailure):
-        return one_line(text or "check failed")
+        problem, hint = getattr(error, "problem", text), getattr(error, "hint", "")
+        if not (isinstance(problem, str) and isinstance(hint, str)):
+            problem, hint = text, ""  # a subclass of the student's own making
+        line = " ".join(part for part in (one_line(problem), one_line(hint, limit=None)) if part)
+        return line or "check failed"
     head = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return one_line(head + _where_raised(error))
 
@@ -188,6 +198,7 @@ class Rubric:
         RubricMisuse
             When the parts add up to more than the rubric's ``points``.
         """
+        __tracebackhide__ = True  # IPython and pytest show the test cell's line, not this frame
         verify_integrity(_getframe(1).f_globals)
         if self.tampering is not None:
             raise self.tampering

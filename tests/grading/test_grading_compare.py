@@ -178,3 +178,40 @@ def test_check_shape_messages(actual, expected_message):
 def test_check_shape_refuses_a_bad_expected_shape():
     with pytest.raises(TypeError, match=re.escape("expected_shape must be a tuple")):
         check_shape(X, [4, 3], "dx")
+
+
+TALL = np.linspace(-1.0, 2.0, 36).reshape(12, 3)  # 12 rows: an axis length above 10
+
+
+@pytest.mark.parametrize("actual, expected, factor", [
+    (M * 2, M, "2"),
+    (M / 3, M, "0.333333"),
+    (TALL * 12, TALL, "12"),      # a sum instead of a mean over the 12 rows
+    (-M * 2, M, "-2"),
+])
+def test_a_plausible_constant_factor_explaining_every_entry_is_named(actual, expected, factor):
+    assert failure_message(actual, expected, name="dx").endswith(
+        f"Every entry is {factor} times the expected value: a missing or extra constant factor "
+        f"(like 1/N of a mean over the batch, or the 2 of a square)?")
+
+
+@pytest.mark.parametrize("actual, expected", [
+    (M * 5 / 3, M),               # a clipping factor: proportional, but not a plausible constant
+    (TALL * 11, TALL),            # neither small nor an axis length
+    (M * 2 + 1e-5, M),            # roughly proportional only: something else is wrong
+    (M * 2 * (1 + 1e-4 * np.cos(M)), M),
+])
+def test_an_odd_or_approximate_factor_is_not_called_a_constant_factor(actual, expected):
+    assert "times the expected value" not in failure_message(actual, expected, name="dx")
+
+
+def test_the_factor_guess_covers_a_number_and_can_be_switched_off():
+    assert failure_message(1.5, 0.75, name="loss") == (
+        "loss is wrong: expected 0.75, got 1.5. It is 2 times the expected value: a missing or "
+        "extra constant factor (like 1/N of a mean over the batch, or the 2 of a square)?")
+    assert failure_message(-0.75, 0.75, name="loss").endswith(
+        "It has the opposite sign: check the sign of each term.")
+    assert failure_message(1.1, 0.75, name="loss") == "loss is wrong: expected 0.75, got 1.1."
+    assert failure_message(M * 2, M, "hint", name="dx", factor_hint=False) == (
+        "dx is wrong at 12 of 12 entries (100%); the worst is at index (3, 1): expected 6, "
+        "got 12.\nhint")

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from backprop_grading import GradingFailure, TamperingDetected, call
+from backprop_grading import ExerciseNotWritten, GradingFailure, TamperingDetected, call
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(5, 3))
@@ -243,3 +243,15 @@ def test_forbidding_a_subclass_leaves_its_public_parent_allowed():
 
     y = call(student_uses_plain_blocks, X.copy(), forbid=(CheckpointedSequential,))
     assert y.shape == (X.shape[0], 2)
+
+
+def test_a_blank_exercise_fails_in_one_line_at_the_students_blank():
+    namespace = {"__name__": "__main__"}  # notebook code, as IPython runs it
+    exec(compile("def tanh_backward(dy, y):\n    raise NotImplementedError()\n", "<cell>",
+                 "exec"), namespace)
+    with pytest.raises(ExerciseNotWritten) as info:
+        call(namespace["tanh_backward"], DY, X, forbid=(reference_tanh_backward,))
+    assert str(info.value) == ("exercise not written yet: replace `raise NotImplementedError()` "
+                               "in `tanh_backward` with your code")
+    assert info.traceback[-1].frame.code.name == "tanh_backward"  # ends at the blank line
+    assert info.value.__cause__ is None and info.value.__suppress_context__

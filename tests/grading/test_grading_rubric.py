@@ -154,3 +154,52 @@ def test_misuse_is_refused_clearly():
                                            "inside 'outer'"):
         with rubric.part(1, "outer"), rubric.part(1, "inner"):
             pass
+
+
+def notebook_functions(source: str) -> dict:
+    """Run ``source`` as a notebook cell does: in a namespace named ``__main__``."""
+    namespace = {"__name__": "__main__"}
+    exec(compile(source, "<cell>", "exec"), namespace)
+    return namespace
+
+
+NOTEBOOK = notebook_functions('''
+def sigmoid_grad(x):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+class Value:
+    def local_backward(self):
+        raise NotImplementedError
+
+def explained(x):
+    raise NotImplementedError("only for floats")
+''')
+
+
+def test_a_blank_exercise_says_so_in_one_line(capfd):
+    rubric = Rubric()
+    with rubric.part(1, "through call"):
+        call(NOTEBOOK["sigmoid_grad"], OUT)
+    with rubric.part(1, "called directly"):
+        NOTEBOOK["Value"]().local_backward()
+    with rubric.part(1, "a NotImplementedError with a message is the student's own"):
+        NOTEBOOK["explained"](OUT)
+    assert rubric.score() == 0
+    assert [r.failure for r in rubric.results] == [
+        "exercise not written yet: replace `raise NotImplementedError()` in `sigmoid_grad` "
+        "with your code",
+        "exercise not written yet: replace `raise NotImplementedError()` in "
+        "`Value.local_backward` with your code",
+        "NotImplementedError: only for floats (raised in explained, line 11)"]
+
+
+def test_a_long_diagnosis_is_cut_but_the_authors_hint_is_shown_whole():
+    rubric = Rubric()
+    long_name = "dx_of_a_layer_with_a_rather_long_description_" * 8
+    hint = "dx = dy @ W.T: " + "the hint goes on for a while. " * 12
+    with rubric.part(1, "values"):
+        check_close(OUT + 1.0, OUT, hint, name=long_name)
+    failure = rubric.results[0].failure
+    assert failure.endswith("... " + " ".join(hint.split()))
+    assert failure.startswith(long_name[:100]) and len(failure) == 300 + 1 + len(hint.strip())
