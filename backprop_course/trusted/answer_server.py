@@ -78,8 +78,8 @@ class AnswerServer:
         self.objects: dict[int, object] = {}   # handle id -> object
         self.ids: dict[int, int] = {}          # id(object) -> handle id
         self.proxies: dict[int, object] = {}   # trusted handle id -> callback proxy
-        self.channel = Channel(reader, writer, wire.Codec(self.handle_for, self.resolve_handle),
-                               self.serve)
+        codec = wire.Codec(self.handle_for, self.resolve_handle, track_identity=True)
+        self.channel = Channel(reader, writer, codec, self.serve)
 
     # ------------------------------------------------------------------------ handles
     def handle_for(self, obj: object) -> dict:
@@ -298,6 +298,7 @@ def main() -> None:
         except EOFError:
             return
         server.channel.send(server.serve(request))
+        server.channel.codec.forget()
 
 
 #: What ``python -P -c`` runs: put this folder first on sys.path, then serve.

@@ -116,11 +116,12 @@ class Session:
         self.bound: dict[str, object] = {}
         self.delegated: str | None = None
         self.broken: str | None = None
+        self.depth = 0  # requests under way (a test's callback may call the student again)
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(server_command(workdir, sandbox), cwd=workdir,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self.log)
-        codec = wire.Codec(self.handle_for, self.resolve_handle)
+        codec = wire.Codec(self.handle_for, self.resolve_handle, track_identity=True)
         self.channel = Channel(self.process.stdout, self.process.stdin, codec, self.serve)
         stubbed = self.request({"op": "start", "forbid": sorted(self.kit)})
         missing = set(self.kit) - set(outcome(stubbed, (), {}))
@@ -153,14 +154,21 @@ class Session:
         """Send a request and return the reply; a broken channel stops the session for good."""
         if self.broken:
             raise RuntimeError(self.broken)
-        data = self.channel.codec.dumps(message)  # an argument that cannot travel fails here
+        self.depth += 1
         try:
-            reply = self.channel.request(data)
-        except BaseException as error:  # interrupted at a timeout, a dead or lying server
-            self.broken = (f"the student's process stopped answering ({type(error).__name__}: "
-                           f"{error}); later cells cannot use the student's code")
-            self.process.kill()
-            raise RuntimeError(self.broken) from error
+            data = self.channel.codec.dumps(message)  # an argument that cannot travel fails here
+            try:
+                reply = self.channel.request(data)
+            except BaseException as error:  # interrupted at a timeout, a dead or lying server
+                self.broken = (f"the student's process stopped answering "
+                               f"({type(error).__name__}: {error}); later cells cannot use the "
+                               f"student's code")
+                self.process.kill()
+                raise RuntimeError(self.broken) from error
+        finally:
+            self.depth -= 1
+            if not self.depth:
+                self.channel.codec.forget()
         sys.stdout.write(str(reply.get("stdout", "")))
         sys.stderr.write(str(reply.get("stderr", "")))
         return reply

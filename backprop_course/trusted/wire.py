@@ -19,6 +19,14 @@ tagged object ``{"$": tag, ...}``:
 - ``handle``: anything else, left in the process that owns it; the :class:`Codec` of each
   side decides what it may send that way (see ``encode_other`` and ``decode_handle``).
 
+Identity across messages (a codec made with ``track_identity=True``): a list, dict, array or kit
+object carries ``"sid"``, the sender's number for it, and the receiver remembers which copy it
+made of which number; when the receiver sends that copy back it carries ``"origin"`` instead, and
+the first sender gets its *own* object back, updated in place with the copy's state (so a test
+that checks ``params is the_params_it_gave`` after a round trip through the student's code
+passes). Numbers live for one exchange: :meth:`Codec.forget` is called by each side when its
+outermost request is answered.
+
 Decoding builds nothing but these types; a class path outside ``backprop_kit``, a refused dtype,
 a message or array over the size caps, or a malformed header raises :class:`WireError`.
 """
@@ -49,6 +57,8 @@ EXCEPTIONS = ("ArithmeticError", "AssertionError", "AttributeError", "FloatingPo
               "NotImplementedError", "OverflowError", "RecursionError", "RuntimeError",
               "StopIteration", "TimeoutError", "TypeError", "UnboundLocalError", "ValueError",
               "ZeroDivisionError", "Exception")
+#: Tags of the values that may carry a number (``"sid"`` / ``"origin"``, see Codec).
+MUTABLE_TAGS = ("list", "dict", "array", "kit")
 _HEAD = struct.Struct(">II")
 _LENGTH = struct.Struct(">Q")
 
@@ -112,14 +122,53 @@ class Codec:
         ``dict -> object``: the local object for a ``handle`` tag; raise WireError for a bad one.
     max_buffer_bytes : int
         Cap on the array bytes of one message, sending and receiving.
+    track_identity : bool
+        Number the mutable values sent and received, so that an object that comes back is the
+        sender's own (see the module docstring); off, every message is decoded into new objects.
     """
 
     def __init__(self, encode_other: Callable[[object], dict],
                  decode_handle: Callable[[dict], object], *,
-                 max_buffer_bytes: int = MAX_BUFFER_BYTES) -> None:
+                 max_buffer_bytes: int = MAX_BUFFER_BYTES, track_identity: bool = False) -> None:
         self.encode_other = encode_other
         self.decode_handle = decode_handle
         self.max_buffer_bytes = max_buffer_bytes
+        self.track_identity = track_identity
+        self.sent: dict[int, object] = {}           # own number -> object sent
+        self.sent_numbers: dict[int, int] = {}      # id(object sent) -> own number
+        self.received: dict[int, object] = {}       # peer's number -> the copy made here
+        self.received_numbers: dict[int, int] = {}  # id(copy) -> peer's number
+
+    def forget(self) -> None:
+        """End an exchange: objects sent or received before are no longer matched."""
+        for table in (self.sent, self.sent_numbers, self.received, self.received_numbers):
+            table.clear()
+
+    def _provenance(self, value: object) -> dict:
+        """``{"origin": n}`` for a copy of the peer's object, else ``{"sid": n}``, numbering it."""
+        if not self.track_identity:
+            return {}
+        if id(value) in self.received_numbers:
+            return {"origin": self.received_numbers[id(value)]}
+        if id(value) not in self.sent_numbers:
+            self.sent_numbers[id(value)] = len(self.sent)
+            self.sent[len(self.sent)] = value
+        return {"sid": self.sent_numbers[id(value)]}
+
+    def _identify(self, tree: dict, fresh: object) -> object:
+        """The object to use for ``fresh``, decoded from ``tree``: the original when ``tree``
+        names one (updated in place with ``fresh``'s state), else ``fresh``, remembered."""
+        if not self.track_identity:
+            return fresh
+        origin, number = tree.get("origin"), tree.get("sid")
+        if type(origin) is int and origin in self.sent:
+            return write_back(self.sent[origin], fresh)
+        if type(number) is not int:
+            return fresh
+        kept = write_back(self.received[number], fresh) if number in self.received else fresh
+        self.received[number] = kept
+        self.received_numbers[id(kept)] = number
+        return kept
 
     # ----------------------------------------------------------------------------- encoding
     def dumps(self, value: object) -> bytes:
@@ -228,16 +277,20 @@ class _Encoder:
             seen = self._memo(value)
             if seen is not None:
                 return {"$": "ref", "id": seen}
-            if type(value) is list:
-                return {"$": "list", "items": [self.encode(v) for v in value]}
-            if type(value) is dict:
-                return {"$": "dict", "items": [[self.encode(k), self.encode(v)]
-                                               for k, v in value.items()]}
-            if type(value) is np.ndarray:
-                return self._array(value, "array")
-            return {"$": "kit", "path": kit_object_path(type(value)),
-                    "state": {str(k): self.encode(v) for k, v in vars(value).items()}}
+            return {**self._mutable(value), **self.codec._provenance(value)}
         return self._reference(value)
+
+    def _mutable(self, value: object) -> dict:
+        """The tagged object for a list, dict, array or kit object."""
+        if type(value) is list:
+            return {"$": "list", "items": [self.encode(v) for v in value]}
+        if type(value) is dict:
+            return {"$": "dict", "items": [[self.encode(k), self.encode(v)]
+                                           for k, v in value.items()]}
+        if type(value) is np.ndarray:
+            return self._array(value, "array")
+        return {"$": "kit", "path": kit_object_path(type(value)),
+                "state": {str(k): self.encode(v) for k, v in vars(value).items()}}
 
     def _array(self, array: np.ndarray, tag: str) -> dict:
         _check_dtype(array.dtype)
@@ -282,7 +335,12 @@ class _Decoder:
         if method is None:
             raise WireError(f"unknown tag {tree['$']!r} in message")
         try:
-            return method(tree)
+            if tree["$"] not in MUTABLE_TAGS:
+                return method(tree)
+            index = len(self.memo)
+            value = self.codec._identify(tree, method(tree))
+            self.memo[index] = value
+            return value
         except (KeyError, TypeError, IndexError) as error:
             raise WireError(f"malformed {tree['$']!r} in message: {error!r}") from None
 

@@ -136,3 +136,42 @@ def test_errors_cross_as_builtin_types_with_where_they_were_raised():
     with pytest.raises(ValueError, match="StudentError: bad shape") as caught:
         outcome(reply, (), {})
     assert type(caught.value) is ValueError and "raised in student" in caught.value.raised_in
+
+
+def _pair():
+    """(trusted, server): the two ends' codecs, numbering what they send and receive."""
+    return tuple(wire.Codec(_refuse, _no_handles, track_identity=True) for _ in range(2))
+
+
+def test_an_object_sent_back_is_the_senders_own_updated_in_place():
+    trusted, server = _pair()
+    params = {"W": np.zeros((2, 3))}
+    grads = [np.ones(3)]
+    W = params["W"]
+    copy_params, copy_grads = server.loads(trusted.dumps((params, grads)))
+    assert copy_params is not params
+    copy_params["W"][1, 2] = 7.0
+    copy_params["b"] = 1.5
+    made_there = {"new": 1}
+    back = trusted.loads(server.dumps([copy_params, copy_grads[0], made_there, copy_params]))
+    assert back[0] is params and back[3] is params and back[1] is grads[0]
+    assert params["W"] is W and W[1, 2] == 7.0 and params["b"] == 1.5
+    assert back[2] == made_there and back[2] is not made_there
+
+
+def test_a_copy_received_twice_in_one_exchange_is_one_object_until_forget():
+    trusted, server = _pair()
+    params = {"W": np.zeros(2)}
+    first = server.loads(trusted.dumps(params))
+    params["W"][0] = 3.0
+    second = server.loads(trusted.dumps(params))
+    assert second is first and first["W"][0] == 3.0
+    for codec in (trusted, server):
+        codec.forget()
+    assert server.loads(trusted.dumps(params)) is not first
+    assert trusted.loads(server.dumps(first)) is not params
+
+
+def test_identity_is_not_tracked_unless_asked():
+    params = {"W": np.zeros(2)}
+    assert roundtrip(roundtrip(params)) is not params

@@ -19,6 +19,7 @@ mistake meets a kernel holding correct code. A test cell's score is nbgrader's o
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 from contextlib import ExitStack
@@ -143,11 +144,27 @@ def sessions(make_course):
     stack.close()
 
 
+def _defines_names(source: str) -> bool:
+    """Whether a cell defines functions or classes at top level, which the exercises may build
+    on (a demo cell without them is skipped)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics: a demo cell
+        return False
+    return any(isinstance(node, ast.FunctionDef | ast.ClassDef) for node in tree.body)
+
+
 def _run_reference(session: NotebookSession) -> None:
-    """Run the source's nbgrader cells in order; every test cell must give full marks."""
+    """Run the source's nbgrader cells in order, and the plain cells that define what the
+    exercises build on; every test cell must give full marks."""
     for cell in session.source.cells:
         meta = _nbgrader(cell)
-        if cell.cell_type != "code" or not meta:
+        if cell.cell_type != "code" or not (meta or _defines_names(cell.source)):
+            continue
+        if not meta:
+            # Its demo lines may need skipped demo cells and fail; its definitions come first,
+            # and a definition still missing shows below as a reference below full marks.
+            session.run(cell.source)
             continue
         if meta.get("grade"):
             score, executed = session.grade(meta["grade_id"])
