@@ -7,6 +7,14 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
+#: An answer cell both end-to-end grading test files use; nbgrader blanks its solution region.
+DOUBLE_SOLUTION = '''\
+def double(x):
+    """Return 2 * x, same shape as x."""
+    ### BEGIN SOLUTION
+    return 2.0 * x
+    ### END SOLUTION'''
+
 
 def cell(kind, source, grade_id, points=None):
     """An nbgrader code cell: kind "setup" (locked), "answer" or "test" (graded, locked)."""

@@ -13,7 +13,7 @@ import sys
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from one_notebook_course import cell, tiny_course
+from one_notebook_course import DOUBLE_SOLUTION, cell, tiny_course
 
 ASSIGNMENT = "ps1"
 NOTEBOOK = "doubling"
@@ -23,12 +23,7 @@ import warnings
 import numpy as np
 from backprop_grading import check, check_close, check_shape, call, Rubric"""
 
-SOLUTION = '''\
-def double(x):
-    """Return 2 * x, same shape as x."""
-    ### BEGIN SOLUTION
-    return 2.0 * x
-    ### END SOLUTION'''
+SOLUTION = DOUBLE_SOLUTION
 
 RUBRIC_TEST = """\
 x = np.array([[1.0, -2.0, 3.0], [0.5, 0.25, -1.5]])

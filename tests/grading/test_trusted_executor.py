@@ -15,7 +15,7 @@ import sys
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from one_notebook_course import cell, tiny_course
+from one_notebook_course import DOUBLE_SOLUTION, cell, tiny_course
 
 from backprop_course.trusted.executor import TrustedExecute
 
@@ -27,12 +27,7 @@ import numpy as np
 from backprop_grading import check, check_close, check_shape, call, Rubric
 from backprop_kit.gradcheck import numerical_gradient"""
 
-DOUBLE = '''\
-def double(x):
-    """2 * x, shape of x."""
-    ### BEGIN SOLUTION
-    return 2.0 * x
-    ### END SOLUTION'''
+DOUBLE = DOUBLE_SOLUTION
 
 SLOPE = '''\
 def slope(f, x):
