@@ -147,6 +147,18 @@ MISTAKES = {
             cols[:, p, q] = xp[:, :, p:p + Ho, q:q + Wo].transpose(1, 0, 2, 3)
     return cols.reshape(C * kh * kw, N * Ho * Wo)
 ''', phrase="with the step s", score=1.5),
+        Mistake('''def im2col(x, kh, kw, stride=1, padding=0):
+    N, C, H, Wd = x.shape
+    Ho = H + 2 * padding - kh + 1
+    Wo = Wd + 2 * padding - kw + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = np.zeros((C, kh, kw, N, Ho, Wo), dtype=x.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            cols[:, p, q] = xp[:, :, p:p + stride * (Ho - 1) + 1:stride,
+                               q:q + stride * (Wo - 1) + 1:stride].transpose(1, 0, 2, 3)
+    return cols.reshape(C * kh * kw, N * Ho * Wo)
+''', phrase="Ho = output_size(height, kh, stride, padding) = 4", score=1.5),
         Mistake('''def conv_forward(x, W, b, stride=1, padding=0):
     N = x.shape[0]
     F, C, kh, kw = W.shape
@@ -239,6 +251,19 @@ MISTAKES = {
     windows = x.reshape(N, C, H // size, size, Wd // size, size)
     return windows.max(axis=(3, 5))
 ''', phrase="cannot reshape array", score=1),
+        Mistake('''def maxpool_forward(x, size=2, stride=None):
+    if stride is None:
+        stride = 1
+    N, C, H, Wd = x.shape
+    Ho = output_size(H, size, stride)
+    Wo = output_size(Wd, size, stride)
+    y = np.zeros((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            window = x[:, :, i * stride:i * stride + size, j * stride:j * stride + size]
+            y[:, :, i, j] = window.max(axis=(2, 3))
+    return y
+''', phrase="stride=None means stride = size", score=0.5),
     ],
     "maxpool_backward": [
         Mistake('''def maxpool_backward(dy, x, y, size=2, stride=None):
@@ -282,6 +307,19 @@ MISTAKES = {
             taken |= is_max
     return dx
 ''', phrase="which gets dy[n, c, i, j]", score=0),
+        Mistake('''def maxpool_backward(dy, x, y, size=2, stride=None):
+    stride = size if stride is None else stride
+    N, C, Ho, Wo = y.shape
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = x[n, c, i:i + size, j:j + size]
+                    p, q = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i + p, j + q] += dy[n, c, i, j]
+    return dx
+''', phrase="window (i, j) is x[n, c, i*stride:i*stride + size", score=0),
     ],
 }
 

@@ -33,6 +33,15 @@ MISTAKES = {
     db = np.sum(da, axis=0)
     return dx_t, dh_prev, dWx, dWh, db
 ''', phrase="the state that ENTERED the step, not h_t", score=1),
+        Mistake('''def rnn_step_backward(dh_t, cache):
+    da = dh_t * (1 - cache.h_t ** 2)
+    dx_t = da @ cache.Wx.T
+    dh_prev = da @ cache.Wh.T
+    dWx = cache.x_t.T @ da
+    dWh = cache.h_prev.T @ da
+    db = da.sum(axis=1)
+    return dx_t, dh_prev, dWx, dWh, db
+''', phrase="sum over the batch axis (axis=0)", score=1),
     ],
     "rnn_backward": [
         Mistake('''def rnn_backward(dh, caches):
