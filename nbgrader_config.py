@@ -15,18 +15,26 @@ c.CourseDirectory.course_id = "backprop"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 
-# Every notebook runs in a bubblewrap sandbox (backprop_course/sandbox.py): nbgrader's default
-# autograde steps, with Execute replaced by SandboxedExecute. Without bwrap, grading stops with an
-# error that says how to fix it; `nbgrader autograde ... --SandboxedExecute.sandbox=False` (or
-# `backprop-course grade --no-sandbox`) grades WITHOUT any isolation.
+# Student code runs only in a bubblewrap sandbox (backprop_course/sandbox.py), and the points are
+# decided outside it (backprop_course/trusted/): nbgrader's default autograde steps, with Execute
+# replaced by TrustedExecute. For the assignments listed below, the test cells run in a trusted
+# kernel that never receives student code, and the student's cells in a sandboxed process that
+# answers calls; the other assignments run every cell in one sandboxed kernel (SandboxedExecute).
+# Without bwrap, grading stops with an error that says how to fix it;
+# `nbgrader autograde ... --SandboxedExecute.sandbox=False` (or `backprop-course grade
+# --no-sandbox`) grades WITHOUT any isolation.
 c.Autograde.autograde_preprocessors = [
-    "backprop_course.sandbox.SandboxedExecute",
+    "backprop_course.trusted.executor.TrustedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.TrustedExecute.assignments = [
+    "01_chain_rule", "03_vectorized_backprop", "04_losses", "05_training_mlp",
+    "06_gradient_checking", "07_cnn_backprop", "08_rnn_backprop", "10_remedies",
 ]
 # Per-cell budget while autograding; the slowest cell of any notebook is well under this.
 c.Execute.timeout = 120

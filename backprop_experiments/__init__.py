@@ -14,7 +14,9 @@ criteria that ``tests/experiments/test_experiments_<module>.py`` asserts:
   exploding gradients (notebook 09);
 - :mod:`depth_probe`, :mod:`batch_norm`, :mod:`residual`, :mod:`clipping`: He et al. (2015),
   Ioffe & Szegedy (2015), He et al. (2016), Pascanu et al. (2013) on the remedies
-  (notebook 10).
+  (notebook 10);
+- :mod:`transformer_vs_rnn`: Vaswani et al. (2017), Radford et al. (2019), a one-block
+  character transformer against notebook 08's RNN (notebook 12).
 
 Import the modules directly, e.g. ``from backprop_experiments import symmetry``. The modules
 whose names start with an underscore hold pieces several experiments share.

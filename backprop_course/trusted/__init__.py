@@ -8,7 +8,7 @@ process (the answer server) for the student's cells, and a plain-data channel be
 - :mod:`.forbid`: which kit functions the tests forbid, read ahead from the instructor's cells;
 - :mod:`.executor`: :class:`~.executor.TrustedExecute`, nbgrader's Execute step built on them.
 
-Switch it on in ``nbgrader_config.py`` by putting
-``"backprop_course.trusted.executor.TrustedExecute"`` first in
-``c.Autograde.autograde_preprocessors`` (in place of nbgrader's Execute).
+The course's ``nbgrader_config.py`` puts ``"backprop_course.trusted.executor.TrustedExecute"``
+first in ``c.Autograde.autograde_preprocessors`` (in place of nbgrader's Execute) and lists the
+assignments graded this way in ``c.TrustedExecute.assignments``.
 """

@@ -20,21 +20,40 @@ own interpreter (input transformers, exception handlers, display hooks, replaced
 threads) reaches the process that runs the tests. A test cell earns points only from the
 trusted kernel's own reply: a test cell whose execution did not end with an "ok" reply, or that
 the loop never reached, gets an error output, which nbgrader scores zero.
+
+Isolation: the student's process runs in the bubblewrap sandbox of :mod:`backprop_course.sandbox`
+(the limits of ``SandboxedKernelManager``'s configuration, its own pids cgroup, which this step
+creates and closes, so nothing it started outlives the notebook; only the files the assignment
+ships are visible beside it). The trusted kernel starts in an empty private folder with
+``PYTHONSAFEPATH=1``, so files submitted beside the notebook cannot shadow its imports. With
+``sandbox = False`` (``--no-sandbox``) the student's process is a plain child process.
+
+Assignments not listed in :attr:`TrustedExecute.assignments` are executed as
+:class:`~backprop_course.sandbox.SandboxedExecute` does: one sandboxed kernel for every cell.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import Execute
-from traitlets import Bool
+from nbgrader.coursedir import CourseDirectory
+from traitlets import List, Unicode
 
+from ..sandbox import PidsCgroup, SandboxedExecute, SandboxedKernelManager, shipped_files
 from .kernel_side import MARKER, MIME
 
 KERNEL_SIDE = "backprop_course.trusted.kernel_side"
+#: Time allowed for starting the student's sandboxed process, whatever the per-cell timeout.
+START_SECONDS = 60
 #: Fields of each output type copied from the student's process (anything else is dropped).
 OUTPUT_FIELDS = {"stream": ("name", "text"), "display_data": ("data", "metadata"),
                  "execute_result": ("data", "metadata", "execution_count"),
@@ -87,22 +106,70 @@ def _student_output(item: object) -> NotebookNode | None:
     return output
 
 
-class TrustedExecute(Execute):
-    """Execute with a trusted kernel for the tests and a separate process for the answers."""
+class TrustedExecute(SandboxedExecute):
+    """Execute with a trusted kernel for the tests and a sandboxed process for the answers.
 
-    sandbox = Bool(False, help="Run the student's process in the bubblewrap sandbox "
-                   "(backprop_course.sandbox).").tag(config=True)
+    ``sandbox`` (inherited, default True) puts the student's process in the bubblewrap sandbox;
+    False grades with a plain child process (no isolation).
+    """
+
+    assignments = List(Unicode(), default_value=["*"], help="Assignments graded this way "
+                       '("*": all); the others run in one sandboxed kernel, as '
+                       "SandboxedExecute does.").tag(config=True)
+
+    _split = False  # this notebook runs in the two processes
+
+    def _trusted(self, resources: dict) -> bool:
+        assignment = resources.get("nbgrader", {}).get("assignment")
+        return "*" in self.assignments or assignment in self.assignments
 
     def preprocess(self, nb, resources, retries=None):
+        self._split = self._trusted(resources)
+        if not self._split:
+            return super().preprocess(nb, resources, retries)
         self._cells = instructor_cells(resources)
         self._started = False
         self._status: str | None = None
         self._tests_run: set[int] = set()
-        nb, resources = super().preprocess(nb, resources, retries)
+        self._cgroup: PidsCgroup | None = None
+        self._kernel_dir = tempfile.mkdtemp(prefix="bk-trusted-")
+        try:
+            nb, resources = super().preprocess(nb, resources, retries)
+        finally:
+            if self._cgroup is not None:  # every process of the student's sandbox ends here
+                self._cgroup.close()
+            shutil.rmtree(self._kernel_dir, ignore_errors=True)
         for index, cell in enumerate(nb.cells):
             if self._role(cell) == "test" and index not in self._tests_run:
                 cell.outputs.append(_error("the test cell was not run by the grading kernel"))
         return nb, resources
+
+    def create_kernel_manager(self):
+        if not self._split:
+            return super().create_kernel_manager()
+        # The trusted kernel runs instructor code only: an ordinary kernel (see start_new_kernel)
+        self.kernel_manager_class = AsyncKernelManager
+        return super(SandboxedExecute, self).create_kernel_manager()
+
+    async def async_start_new_kernel(self, **kwargs):
+        if self._split:  # not the submission's folder: nothing submitted can shadow an import
+            kwargs.setdefault("cwd", self._kernel_dir)
+            kwargs.setdefault("env", {**os.environ, "PYTHONSAFEPATH": "1"})
+        return await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)  # nbclient binds the base class's
+
+    def _sandbox_spec(self, workdir: str) -> dict | None:
+        """What the trusted kernel needs to start the student's process in the sandbox."""
+        if not self.sandbox:
+            return None
+        limits = SandboxedKernelManager(config=self.config).limits
+        if limits.processes is not None:
+            self._cgroup = PidsCgroup.create(limits.processes)
+        files = shipped_files(CourseDirectory(config=self.config),
+                              self.resources["nbgrader"]["assignment"], workdir)
+        return {"files": files, "cgroup": str(self._cgroup.path) if self._cgroup else None,
+                "limits": dataclasses.asdict(limits)}
 
     def _role(self, cell: NotebookNode) -> str:
         """"test", "setup" (another instructor cell) or "student"."""
@@ -113,16 +180,25 @@ class TrustedExecute(Execute):
 
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
-        self._status = kwargs["execute_reply"]["content"]["status"]
+        if self._split:
+            self._status = kwargs["execute_reply"]["content"]["status"]
 
     def preprocess_cell(self, cell, resources, index):
+        if not self._split:
+            return super().preprocess_cell(cell, resources, index)
         if cell.cell_type != "code":
             return cell, resources
         if not self._started:
             self._started = True
             sources = [c.source for c in self._cells.values()]
-            workdir = resources.get("metadata", {}).get("path") or "."
-            failure = self._in_kernel(index, f"start({workdir!r}, {sources!r}, {self.sandbox!r})")
+            workdir = os.path.abspath(resources.get("metadata", {}).get("path") or ".")
+            spec = self._sandbox_spec(workdir)
+            cell_timeout = self.timeout  # starting the student's process is not the cell's time
+            self.timeout = None if cell_timeout is None else max(cell_timeout, START_SECONDS)
+            try:
+                failure = self._in_kernel(index, f"start({workdir!r}, {sources!r}, {spec!r})")
+            finally:
+                self.timeout = cell_timeout
             if failure is not None:
                 cell.outputs = [failure]
                 return cell, resources

@@ -37,20 +37,23 @@ TRUSTED_DIR = Path(__file__).resolve().parent
 _session: Session | None = None
 
 
-def server_command(workdir: str, sandbox: bool) -> list[str]:
+def server_command(workdir: str, sandbox: dict | None) -> list[str]:
     """The command that starts the answer server in ``workdir``.
 
-    With ``sandbox``, :func:`backprop_course.sandbox.sandboxed_command` wraps it (bubblewrap:
-    no network, no course files, limits); without, it is a plain ``python -P`` child process.
+    With ``sandbox`` (``{"files": [...], "cgroup": path or None, "limits": {...}}``, made by
+    the executor, which owns the cgroup and closes it), :func:`backprop_course.sandbox.
+    sandboxed_command` wraps it (bubblewrap: no network, no course files, only the shipped
+    ``files`` beside it, limits); with None it is a plain ``python -P`` child process.
     """
     argv = [sys.executable, "-P", "-c", answer_server.BOOTSTRAP, str(TRUSTED_DIR)]
-    if not sandbox:
+    if sandbox is None:
         return argv
-    from backprop_course.sandbox import SandboxLimits, sandboxed_command
+    from backprop_course.sandbox import PidsCgroup, SandboxLimits, sandboxed_command
 
-    # The pids cgroup of the sandboxed kernel manager is not joined here (limits.processes).
-    return sandboxed_command(argv, workdir=workdir, readable=(str(TRUSTED_DIR),),
-                             limits=SandboxLimits(processes=None))
+    cgroup = PidsCgroup(Path(sandbox["cgroup"])) if sandbox.get("cgroup") else None
+    return sandboxed_command(argv, workdir=workdir, files=sandbox.get("files", ()),
+                             readable=(str(TRUSTED_DIR),), cgroup=cgroup,
+                             limits=SandboxLimits(**sandbox["limits"]))
 
 
 class StandIn:
@@ -80,6 +83,10 @@ class StandIn:
     def __repr__(self) -> str:
         return str(self._bp_tree.get("repr", "<student object>"))
 
+    @property
+    def __dict__(self) -> dict:  # vars(stand_in): a copy of the student object's attributes
+        return self.__getattr__("__dict__")
+
     def __len__(self) -> int:
         return self.__getattr__("__len__")()
 
@@ -100,14 +107,14 @@ class Session:
     ----------
     workdir : str
         The submission's folder (the server's working directory).
-    sandbox : bool
+    sandbox : dict or None
         Start the server inside the bubblewrap sandbox (:func:`server_command`).
     trusted_sources : list of str
         The instructor's setup and test cells: their ``forbid=`` arguments decide which kit
         functions the server forwards (see :mod:`.forbid`).
     """
 
-    def __init__(self, workdir: str, trusted_sources: list[str], sandbox: bool) -> None:
+    def __init__(self, workdir: str, trusted_sources: list[str], sandbox: dict | None) -> None:
         self.kit = {answer_server.function_key(f): f
                     for f in forbidden_functions(trusted_sources)}
         self.callbacks: dict[int, object] = {}
@@ -224,7 +231,7 @@ class Session:
                 namespace[name] = self.bound[name] = value
 
 
-def start(workdir: str, trusted_sources: list[str], sandbox: bool) -> None:
+def start(workdir: str, trusted_sources: list[str], sandbox: dict | None) -> None:
     """Start the session of this kernel and bind stand-ins before every later cell."""
     global _session
     from IPython import get_ipython

@@ -135,13 +135,15 @@ class Codec:
         self.max_buffer_bytes = max_buffer_bytes
         self.track_identity = track_identity
         self.sent: dict[int, object] = {}           # own number -> object sent
+        self.sent_state: dict[int, dict] = {}       # own number -> its items when first sent
         self.sent_numbers: dict[int, int] = {}      # id(object sent) -> own number
         self.received: dict[int, object] = {}       # peer's number -> the copy made here
         self.received_numbers: dict[int, int] = {}  # id(copy) -> peer's number
 
     def forget(self) -> None:
         """End an exchange: objects sent or received before are no longer matched."""
-        for table in (self.sent, self.sent_numbers, self.received, self.received_numbers):
+        for table in (self.sent, self.sent_state, self.sent_numbers, self.received,
+                      self.received_numbers):
             table.clear()
 
     def _provenance(self, value: object) -> dict:
@@ -152,6 +154,7 @@ class Codec:
             return {"origin": self.received_numbers[id(value)]}
         if id(value) not in self.sent_numbers:
             self.sent_numbers[id(value)] = len(self.sent)
+            self.sent_state[len(self.sent)] = _items(value)
             self.sent[len(self.sent)] = value
         return {"sid": self.sent_numbers[id(value)]}
 
@@ -162,10 +165,12 @@ class Codec:
             return fresh
         origin, number = tree.get("origin"), tree.get("sid")
         if type(origin) is int and origin in self.sent:
-            return write_back(self.sent[origin], fresh)
+            return write_back(self.sent[origin], fresh, rebind_items=True,
+                              unchanged_since=self.sent_state.get(origin))
         if type(number) is not int:
             return fresh
-        kept = write_back(self.received[number], fresh) if number in self.received else fresh
+        kept = (write_back(self.received[number], fresh, rebind_items=True)
+                if number in self.received else fresh)
         self.received[number] = kept
         self.received_numbers[id(kept)] = number
         return kept
@@ -271,7 +276,7 @@ class _Encoder:
             return {"$": "tuple", "items": [self.encode(v) for v in value]}
         if isinstance(value, np.generic) and not isinstance(value, np.ndarray):
             return self._array(np.asarray(value), "scalar")
-        if type(value) in (list, dict, np.ndarray) or (
+        if type(value) in (list, dict) or isinstance(value, np.ndarray) or (
                 kit_object_path(type(value)) and hasattr(value, "__dict__")
                 and not isinstance(value, type)):
             seen = self._memo(value)
@@ -287,8 +292,8 @@ class _Encoder:
         if type(value) is dict:
             return {"$": "dict", "items": [[self.encode(k), self.encode(v)]
                                            for k, v in value.items()]}
-        if type(value) is np.ndarray:
-            return self._array(value, "array")
+        if isinstance(value, np.ndarray):  # a subclass (the MAC-counting view): a plain array
+            return self._array(value.view(np.ndarray), "array")
         return {"$": "kit", "path": kit_object_path(type(value)),
                 "state": {str(k): self.encode(v) for k, v in vars(value).items()}}
 
@@ -433,7 +438,23 @@ class _Decoder:
         return self.codec.decode_handle(tree)
 
 
-def write_back(target: object, fresh: object) -> object:
+def _items(value: object) -> dict | None:
+    """The items of a dict or the attributes of a kit object, as they are now (a shallow copy)."""
+    if type(value) is dict:
+        return dict(value)
+    if type(value) is not list and not isinstance(value, np.ndarray) and hasattr(value, "__dict__"):
+        return dict(vars(value))
+    return None
+
+
+def _same(before: object, after: object) -> bool:
+    """True when an item the peer sent back is the one it was sent (unchanged there)."""
+    return before is after or (type(before) is type(after) and type(before) in (
+        type(None), bool, int, float, str) and before == after)
+
+
+def write_back(target: object, fresh: object, rebind_items: bool = False,
+               unchanged_since: dict | None = None) -> object:
     """Make ``target`` equal to ``fresh`` in place where it can be, and return what to keep.
 
     Used for the arguments of a call that went through the channel: the callee worked on a copy,
@@ -441,11 +462,44 @@ def write_back(target: object, fresh: object) -> object:
     copied into the caller's objects. Arrays of the same shape and dtype are overwritten,
     lists and dicts updated item by item, kit objects attribute by attribute, generators get the
     new state; anything else is replaced (the returned object is ``fresh``).
+
+    With ``rebind_items`` (a codec that tracks identity, whose decoded items are already the
+    caller's own objects where the callee kept them), the items and attributes of ``target``
+    are set to ``fresh``'s: an attribute the callee rebound to a new array is rebound here too,
+    and an array the caller still holds under another name is left as it was.
+
+    ``unchanged_since`` (the items of ``target`` when it was sent) keeps the caller's own
+    changes made meanwhile (by a call back into the caller, such as a layer's ``forward`` that a
+    monitor wrapped): an item the callee left as it was sent is not written back, and an item
+    the caller added is not deleted.
     """
-    return _write_back(target, fresh, set())
+    if unchanged_since is not None and type(target) is type(fresh) and (
+            type(target) is dict or kit_object_path(type(target))):
+        items = target if type(target) is dict else vars(target)
+        for key in [k for k in unchanged_since if k not in _items(fresh) and k in items]:
+            del items[key]  # the callee deleted it
+        for key, value in _items(fresh).items():
+            if key in unchanged_since and _same(unchanged_since[key], value):
+                continue
+            items[key] = _item_back(items[key], value, set(), rebind_items) \
+                if key in items else value
+        return target
+    return _write_back(target, fresh, set(), rebind_items)
 
 
-def _write_back(target: object, fresh: object, done: set[int]) -> object:
+def _item_back(old: object, new: object, done: set[int], rebind: bool) -> object:
+    """What an item of a container becomes: ``new``, or ``old`` updated in place. A generator
+    never travels by identity, so its state is always copied into the caller's own."""
+    if rebind and not (isinstance(old, np.random.Generator)
+                       and isinstance(new, np.random.Generator)):
+        return new
+    return _write_back(old, new, done)
+
+
+def _write_back(target: object, fresh: object, done: set[int], rebind: bool = False) -> object:
+    def item(old: object, new: object) -> object:
+        return _item_back(old, new, done, rebind)
+
     if type(target) is not type(fresh) or id(target) in done:
         return fresh if type(target) is not type(fresh) else target
     done.add(id(target))
@@ -458,17 +512,17 @@ def _write_back(target: object, fresh: object, done: set[int]) -> object:
         if len(target) != len(fresh):
             target[:] = fresh
         else:
-            for i, item in enumerate(fresh):
-                target[i] = _write_back(target[i], item, done)
+            for i, value in enumerate(fresh):
+                target[i] = item(target[i], value)
     elif isinstance(target, dict):
         for key in [k for k in target if k not in fresh]:
             del target[key]
-        for key, item in fresh.items():
-            target[key] = _write_back(target[key], item, done) if key in target else item
+        for key, value in fresh.items():
+            target[key] = item(target[key], value) if key in target else value
     elif isinstance(target, tuple):
         if len(target) != len(fresh):
             return fresh
-        kept = [_write_back(a, b, done) for a, b in zip(target, fresh, strict=True)]
+        kept = [item(a, b) for a, b in zip(target, fresh, strict=True)]
         if any(a is not b for a, b in zip(kept, target, strict=True)):
             return fresh
     elif isinstance(target, np.random.Generator):
@@ -477,8 +531,8 @@ def _write_back(target: object, fresh: object, done: set[int]) -> object:
         state = vars(target)
         for key in [k for k in state if k not in vars(fresh)]:
             del state[key]
-        for key, item in vars(fresh).items():
-            state[key] = _write_back(state[key], item, done) if key in state else item
+        for key, value in vars(fresh).items():
+            state[key] = item(state[key], value) if key in state else value
     else:
         return fresh
     return target

@@ -12,6 +12,10 @@ contract, dtypes included, is in ``base``):
   from;
 - sequences (N, T, D): :class:`RNN` (tanh), :class:`LSTM`, :class:`Embedding` (token ids to
   vectors) and :class:`TemporalLinear` (the same affine map at every step);
+- transformers (N, T, D): :class:`LayerNorm` (over the last axis, any shape),
+  :class:`MultiHeadSelfAttention` (causal; the readable attention functions and their
+  backward passes are in ``attention``), :class:`GELU`, :class:`PositionalEmbedding` and
+  :class:`TransformerBlock` (pre-LN: attention and an MLP, each in a residual branch);
 - containers: :class:`Sequential` to chain layers and :class:`Residual` to add a skip
   connection around one.
 
@@ -21,11 +25,13 @@ Losses (``forward(prediction, target) -> float``, ``backward() -> dL/dprediction
 """
 
 from backprop_kit.layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from backprop_kit.layers.attention import MultiHeadSelfAttention
 from backprop_kit.layers.base import Layer
 from backprop_kit.layers.batchnorm import BatchNorm1d, BatchNorm2d
 from backprop_kit.layers.conv import Conv2D
 from backprop_kit.layers.dropout import Dropout
 from backprop_kit.layers.embedding import Embedding
+from backprop_kit.layers.layernorm import LayerNorm
 from backprop_kit.layers.linear import Linear
 from backprop_kit.layers.losses import Loss, MSELoss, SoftmaxCrossEntropy
 from backprop_kit.layers.lstm import LSTM
@@ -35,6 +41,7 @@ from backprop_kit.layers.residual import Residual
 from backprop_kit.layers.rnn import RNN
 from backprop_kit.layers.sequential import Sequential
 from backprop_kit.layers.temporal import TemporalLinear, TemporalSoftmaxCrossEntropy
+from backprop_kit.layers.transformer import GELU, PositionalEmbedding, TransformerBlock
 
 __all__ = [
     "AvgPool2D",
@@ -44,13 +51,17 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GELU",
     "LSTM",
     "Layer",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "Loss",
     "MSELoss",
     "MaxPool2D",
+    "MultiHeadSelfAttention",
+    "PositionalEmbedding",
     "RNN",
     "ReLU",
     "Residual",
@@ -60,4 +71,5 @@ __all__ = [
     "Tanh",
     "TemporalLinear",
     "TemporalSoftmaxCrossEntropy",
+    "TransformerBlock",
 ]

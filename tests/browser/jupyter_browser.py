@@ -14,17 +14,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -49,24 +48,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.25) -> Any:
-    """Call ``condition`` until it returns something truthy, and return that.
-
-    Raises
-    ------
-    TimeoutError
-        After ``timeout`` seconds, naming ``what`` was awaited and the last value seen.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f} s for {what}; last seen: {value!r}")
-        time.sleep(poll)
 
 
 class JupyterServer:
@@ -230,3 +211,35 @@ def stderr_outputs(driver: webdriver.Chrome) -> list[str]:
         "return [...document.querySelectorAll("
         "'.jp-OutputArea-output[data-mime-type=\"application/vnd.jupyter.stderr\"]')]"
         ".map(o => o.textContent);")
+
+
+def cell_outputs(driver: webdriver.Chrome) -> list[str]:
+    """The text of every output of each cell in the page, one string per cell (code or not)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell => "
+        "[...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent)"
+        ".join('\\n'));")
+
+
+def validate(driver: webdriver.Chrome, timeout: float) -> tuple[str, str]:
+    """Click nbgrader's Validate button in the notebook's toolbar; wait for its dialog.
+
+    The button saves the notebook, then the server runs it in a new kernel (nbgrader's
+    validate handler). Returns the result's outcome, read from nbgrader's class on the message
+    ("success", "failed", "changed", "type-changed" or "passed"), and the message's text; the
+    dialog is then closed.
+    """
+    button = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "jp-button.validate-button"),
+                      timeout=20, what="nbgrader's Validate button in the notebook's toolbar")
+    if len(button) != 1:
+        raise LookupError(f"{len(button)} Validate buttons in the page: open one notebook only")
+    button[0].click()
+    message = wait_for(lambda: driver.find_elements(By.ID, "validation-message"),
+                       timeout=timeout, what="nbgrader's validation dialog")[0]
+    outcomes = [c.removeprefix("validation-") for c in message.get_attribute("class").split()
+                if c.startswith("validation-")]
+    text = message.text
+    driver.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
+    wait_for(lambda: not driver.find_elements(By.ID, "validation-message"), timeout=10,
+             what="the validation dialog to close")
+    return ",".join(outcomes), text

@@ -1,17 +1,21 @@
 """The course opened the way a student opens it: JupyterLab and Notebook 7 in headless Chromium.
 
-Each test serves a temporary copy of the course with a token on 127.0.0.1, opens a solution
-notebook, runs all its cells from the Run menu and saves it; then every plot must show as a loaded
-image, no cell may fail or write to stderr, and the browser console must hold no SEVERE entry
-caused by the course. Skipped only where Chromium or its driver is not installed.
+Each test serves a temporary copy of the course with a token on 127.0.0.1. A solution notebook
+runs all its cells from the Run menu and is saved; then every plot must show as a loaded image,
+no cell may fail or write to stderr, the browser console must hold no SEVERE entry caused by the
+course, and nbgrader's Validate button must report success. The untouched student release, run
+the same way, must tell the student at its first exercise that it is not written yet. Skipped
+only where Chromium or its driver is not installed.
 """
 
 import json
+import re
 import shutil
 
 import pytest
 from conftest import REPO
 from jupyter_browser import (
+    cell_outputs,
     chromium,
     click_menu,
     jupyter_server,
@@ -20,6 +24,7 @@ from jupyter_browser import (
     run_all_cells,
     screenshot_on_failure,
     stderr_outputs,
+    validate,
     wait_for,
 )
 
@@ -86,3 +91,47 @@ def test_solution_runs_in_the_browser(app, assignment, course, tmp_path):
         assert all(i["loaded"] and i["width"] > 0 for i in images), f"images: {images}"
         console_errors = _course_console_errors(driver)
         assert not console_errors, f"SEVERE browser-console entries: {console_errors}"
+        # nbgrader's toolbar button: the server runs the saved notebook again and checks it.
+        outcome, message = validate(driver, timeout=120)
+        assert outcome == "success", f"Validate reported {outcome!r}: {message[:2000]}"
+        assert message == "Success! Your notebook passes all the tests."
+
+
+def _first_exercise(notebook):
+    """The index of the first exercise's test cell and the name of the function it tests:
+    the first graded cell after the first answer cell, and the answer cell's first def."""
+    cells = notebook["cells"]
+    nbgrader = [c["metadata"].get("nbgrader", {}) for c in cells]
+    answer = next(i for i, m in enumerate(nbgrader) if m.get("solution"))
+    function = re.search(r"^def (\w+)\(", "".join(cells[answer]["source"]), re.MULTILINE)
+    test = next(i for i, m in enumerate(nbgrader) if i > answer and m.get("grade"))
+    return test, function.group(1)
+
+
+def test_the_untouched_release_says_not_written_yet_at_its_first_exercise(course, tmp_path):
+    path = "notebooks/01_chain_rule/01_chain_rule.ipynb"
+    test_cell, function = _first_exercise(json.loads((course / path).read_text()))
+    # backprop_grading.failures.not_written, word for word
+    expected = (f"exercise not written yet: replace `raise NotImplementedError()` in "
+                f"`{function}` with your code")
+    with (jupyter_server("jupyterlab", course, tmp_path) as server, chromium(tmp_path) as driver,
+          screenshot_on_failure(driver, tmp_path / "jupyterlab-release.png")):
+        driver.get(server.notebook_url(path))
+        run_all_cells(driver, server, timeout=120)
+        outputs = cell_outputs(driver)
+        told = [i for i, text in enumerate(outputs) if "not written yet" in text]
+        assert told and told[0] == test_cell, (
+            f"the first 'not written yet' is in cell {told[:1]}, the first exercise's test is "
+            f"cell {test_cell}; outputs there: {outputs[test_cell][-1500:]!r}")
+        lines = outputs[test_cell].splitlines()
+        assert any(line.rstrip().endswith(expected) for line in lines), (
+            f"cell {test_cell} does not end a line with {expected!r}: {lines}")
+        assert not any("Traceback" in text for text in outputs[:test_cell]), \
+            "a cell before the first exercise failed"
+        # Validate tells a blank notebook apart from a solution: it fails, at that test cell.
+        outcome, message = validate(driver, timeout=120)
+        assert outcome == "failed", f"Validate reported {outcome!r} on the blank release"
+        first_failed = message.split("The following cell failed:\n", 2)[1]
+        release = json.loads((course / path).read_text())
+        assert first_failed.startswith("".join(release["cells"][test_cell]["source"])), \
+            f"the first cell Validate reports is not the first exercise's test: {message[:1500]}"

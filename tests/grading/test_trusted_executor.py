@@ -5,14 +5,19 @@ A tiny course: a setup cell, two answer cells (``double`` and ``slope``, whose k
 ``TrustedExecute`` in place of nbgrader's Execute. Kind A attacks change how later cells run
 in the student's kernel; kind F attacks delegate to the kit's reference implementation in ways
 a profile hook in the student's own interpreter does not see (another thread, a copy of the
-reference's code object).
+reference's code object). The student's process runs in the bubblewrap sandbox (the executor's
+default): reading the instructor's notebook from there finds nothing, and a process it leaves
+behind ends with the notebook.
 """
 
 import os
 import shutil
 import sys
+import time
+import uuid
 
 import nbformat
+import psutil
 import pytest
 from nbgrader.api import Gradebook
 from one_notebook_course import DOUBLE_SOLUTION, cell, tiny_course
@@ -61,6 +66,24 @@ check_close(got, 3 * x ** 2, "the gradient of sum(x**3) is 3 x**2", rtol=1e-5, a
             name="slope")"""
 
 WRONG = "def double(x):\n    return None\n\ndef slope(f, x):\n    return 0 * x\n"
+#: In the command line of the process the "background_process" attack leaves behind.
+MARK = f"bkexecutor{uuid.uuid4().hex[:10]}"
+#: Answer-cell code that runs the answer cells of the instructor's notebook, if it can read it.
+READ_SOURCE = f"""import json, pathlib
+for path in pathlib.Path.cwd().parents[2].glob("source/*/{NOTEBOOK}.ipynb"):
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["metadata"].get("nbgrader", {{}}).get("solution"):
+            exec("".join(cell["source"]))
+"""
+#: Answer-cell code that leaves a sleeping process outside the kernel's session (double fork).
+BACKGROUND = f"""import os, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(30) # {MARK}"])
+    os._exit(0)
+os.wait()
+"""
 SUBMISSIONS = {
     "honest_alternative": ("def double(x):\n    print('doubling')\n    return x + x",
                            "def slope(f, x):\n    flat = x.ravel()\n    out = []\n"
@@ -83,6 +106,8 @@ SUBMISSIONS = {
                           "    t = threading.Thread(target=lambda: box.append("
                           "numerical_gradient(f, x)))\n    t.start()\n    t.join()\n"
                           "    return box[0] if box else 0 * x"),
+    "reads_instructor_notebook": (READ_SOURCE, READ_SOURCE),
+    "background_process": (BACKGROUND + WRONG, None),
     "copied_code_delegation": (DOUBLE, "import types\n"
                                "slope = types.FunctionType(numerical_gradient.__code__, "
                                "numerical_gradient.__globals__, 'slope', (1e-5,))\n"
@@ -131,6 +156,9 @@ def graded(tmp_path_factory):
                                    for g in nb_.grades}
     finally:
         mp.undo()
+    time.sleep(1)  # the leftover process would still be asleep: is it there?
+    scores["leftover processes"] = [p.pid for p in psutil.process_iter(["cmdline"])
+                                    if MARK in " ".join(p.info["cmdline"] or [])]
     yield root, scores, sent
     shutil.rmtree(root, ignore_errors=True)
 
@@ -159,7 +187,8 @@ def test_blank_notebook_gets_zero(graded):
 
 
 @pytest.mark.parametrize("student", ["input_transformer", "ast_transformer",
-                                     "custom_exception_handler", "display_hook"])
+                                     "custom_exception_handler", "display_hook",
+                                     "reads_instructor_notebook", "background_process"])
 def test_changing_how_the_students_kernel_runs_cells_earns_nothing(graded, student):
     root, scores, _ = graded
     assert scores[student] == {"test_double": 0, "test_slope": 0}
@@ -172,6 +201,11 @@ def test_delegating_to_the_kit_through_a_thread_or_copied_code_is_caught(graded,
     assert scores[student] == {"test_double": 3, "test_slope": 0}
     assert "delegation detected: your function called backprop_kit.gradcheck.numerical." \
            "numerical_gradient" in _text(_outputs(root, student, "test_slope"))
+
+
+def test_no_process_of_the_students_sandbox_outlives_the_notebook(graded):
+    _, scores, _ = graded
+    assert scores["leftover processes"] == []
 
 
 def test_test_cells_never_reach_the_students_process(graded):

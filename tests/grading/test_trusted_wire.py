@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from backprop_course.trusted import wire
-from backprop_course.trusted.channel import error_reply, outcome
+from backprop_course.trusted.channel import error_reply, outcome, perform
 from backprop_kit.layers import Linear
 
 
@@ -175,3 +175,48 @@ def test_a_copy_received_twice_in_one_exchange_is_one_object_until_forget():
 def test_identity_is_not_tracked_unless_asked():
     params = {"W": np.zeros(2)}
     assert roundtrip(roundtrip(params)) is not params
+
+
+def test_an_attribute_rebound_by_the_callee_is_rebound_not_overwritten_in_place():
+    """A kit RNN's ``last_state`` is a new array after every forward: a caller that kept the
+    previous one (``state = rnn.last_state``) must still hold the previous values, as in one
+    process (truncated BPTT carries exactly that state into the next window)."""
+    from backprop_kit.layers import RNN
+
+    trusted, server = _pair()
+    rnn = RNN(2, 3, rng=np.random.default_rng(0))
+    rnn.forward(np.ones((1, 2, 2)))
+    kept = rnn.last_state
+    before = kept.copy()
+    copy = server.loads(trusted.dumps(rnn))
+    copy.forward(np.full((1, 2, 2), -1.0))
+    assert trusted.loads(server.dumps(copy)) is rnn
+    assert rnn.last_state is not kept and np.array_equal(kept, before)
+    assert not np.array_equal(rnn.last_state, before)
+
+
+def test_what_the_caller_changed_during_the_call_is_kept_where_the_callee_left_it_alone():
+    """A layer wrapped by a monitor: the callee calls back into the caller, whose layer caches
+    during the call; the callee's copy never saw that cache, so writing it back would erase it."""
+    from backprop_kit.layers import Tanh
+
+    caller, callee = _pair()
+    layer = Tanh()
+    copy = callee.loads(caller.dumps(layer))
+    layer.forward(np.ones((2, 3)))  # the call back, on the caller's side, during the call
+    copy.training = False           # what the callee itself changed
+    assert caller.loads(callee.dumps(copy)) is layer
+    assert layer.cache is not None and layer.training is False
+
+
+def test_a_generator_passed_by_keyword_comes_back_with_the_draws_made_on_the_other_side():
+    """A kit layer built with ``rng=`` on the other side of the channel (its __init__
+    forwarded) must leave the caller's generator where a local call would."""
+    caller, callee = _pair()
+    rng, local = np.random.default_rng(5), np.random.default_rng(5)
+    local.normal(size=3)
+    kwargs = {"rng": rng}
+    there = callee.loads(caller.dumps({"args": (3,), "kwargs": kwargs}))
+    reply = perform(lambda size, *, rng: rng.normal(size=size), there["args"], there["kwargs"])
+    outcome(caller.loads(callee.dumps(reply)), (3,), kwargs)
+    assert rng.normal() == local.normal()

@@ -13,6 +13,7 @@ import pytest
 
 import backprop_kit.layers as kit_layers
 from backprop_kit.layers import (
+    GELU,
     LSTM,
     RNN,
     AvgPool2D,
@@ -23,10 +24,13 @@ from backprop_kit.layers import (
     Embedding,
     Flatten,
     Layer,
+    LayerNorm,
     LeakyReLU,
     Linear,
     MaxPool2D,
     MSELoss,
+    MultiHeadSelfAttention,
+    PositionalEmbedding,
     ReLU,
     Residual,
     Sequential,
@@ -35,6 +39,7 @@ from backprop_kit.layers import (
     Tanh,
     TemporalLinear,
     TemporalSoftmaxCrossEntropy,
+    TransformerBlock,
 )
 
 OTHER = {np.dtype(np.float32): np.float64, np.dtype(np.float64): np.float32}
@@ -75,6 +80,14 @@ LAYERS = {
     "Residual": (lambda p: Residual(Sequential(Linear(4, 4, rng=RNG(0), dtype=p), Tanh())),
                  float_input(5, 4)),
     "Residual-no-params": (lambda p: Residual(Tanh()), float_input(5, 4)),
+    "LayerNorm": (lambda p: LayerNorm(4, dtype=p), float_input(2, 5, 4)),
+    "MultiHeadSelfAttention": (lambda p: MultiHeadSelfAttention(4, 2, rng=RNG(0), dtype=p),
+                               float_input(2, 5, 4)),
+    "GELU": (lambda p: GELU(), float_input(2, 5, 4)),
+    "PositionalEmbedding": (lambda p: PositionalEmbedding(6, 4, rng=RNG(0), dtype=p),
+                            float_input(2, 5, 4)),
+    "TransformerBlock": (lambda p: TransformerBlock(4, 2, rng=RNG(0), dtype=p),
+                         float_input(2, 5, 4)),
     "Sequential": (lambda p: Sequential(Linear(4, 4, rng=RNG(0), dtype=p), ReLU(),
                                         Linear(4, 2, rng=RNG(2), dtype=p)), float_input(5, 4)),
 }

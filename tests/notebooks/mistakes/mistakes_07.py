@@ -63,6 +63,21 @@ MISTAKES = {
                     y[n, f, i, j] = np.sum(window * kernel[f]) + b[f]
     return y
 ''', phrase="flipping it computes a true convolution", score=0),
+        Mistake('''def conv_forward_naive(x, W, b, stride=1, padding=0):
+    N, C, H, Wd = x.shape
+    F, _, kh, kw = W.shape
+    Ho = output_size(H, kh, stride, padding)
+    Wo = output_size(Wd, kw, stride, padding)
+    x_pad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    y = np.zeros((N, F, Ho, Wo))
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    r, c = i * stride, j * stride
+                    y[n, f, i, j] = np.sum(x_pad[n, :, r:r + kh, c:c + kw] * W[f])
+    return y
+''', phrase="y is the correlation without the bias: add b[f]", score=0),
     ],
     "conv_backward_naive": [
         Mistake('''def conv_backward_naive(dy, x, W, stride=1, padding=0):
@@ -176,7 +191,20 @@ MISTAKES = {
     cols = im2col(x, kh, kw, stride, padding)
     out = W.reshape(F, -1) @ cols
     return out.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3), cols
-''', phrase="W.reshape(F, -1) @ cols + b[:, None]", score=1),
+''', phrase="y is the correlation without the bias", score=1),
+        Mistake('''def im2col(x, kh, kw, stride=1, padding=0):
+    N, C, H, Wd = x.shape
+    Ho = output_size(H, kh, stride, padding)
+    Wo = output_size(Wd, kw, stride, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = np.zeros((kh, kw, C, N, Ho, Wo), dtype=x.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            rows = slice(p, p + stride * (Ho - 1) + 1, stride)
+            columns = slice(q, q + stride * (Wo - 1) + 1, stride)
+            cols[p, q] = xp[:, :, rows, columns].transpose(1, 0, 2, 3)
+    return cols.reshape(kh * kw * C, N * Ho * Wo)
+''', phrase="the rows of cols are in the wrong order", score=1),
     ],
     "col2im_backward": [
         Mistake('''def col2im(dcols, x_shape, kh, kw, stride=1, padding=0):
