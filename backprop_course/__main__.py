@@ -1,14 +1,17 @@
 """Instructor commands, run from the course repository's root.
 
-    backprop-course grade ASSIGNMENT [--students a,b] [--workers N]
+    backprop-course grade ASSIGNMENT [--students a,b] [--workers N | --cluster ADDRESS]
         [--timeout-per-notebook S] [--memory-limit-gb G] [--db-url URL]
-        [--report out.csv [--force]] [--no-sandbox]
+        [--report out.csv] [--force] [--no-sandbox] [--no-progress]
     backprop-course check ASSIGNMENT [--no-sandbox]
 
 ``grade`` autogrades every submission in ``submitted/*/ASSIGNMENT`` with nbgrader (each student
-in its own process, N at a time), scores a run that crashed or timed out 0, flags suspicious
-code, then prints a per-exercise table and optionally writes it as CSV. Every notebook runs in
-a bubblewrap sandbox (see backprop_course/sandbox.py); when it cannot be created, nothing is
+in its own process, N at a time on this machine, or one Dask task each on a cluster with
+``--cluster tcp://HOST:PORT`` or ``--cluster local:N``), scores a run that crashed or timed out
+0, flags suspicious code, then prints a per-exercise table and optionally writes it as CSV, with
+a picture of the class beside it (PNG and HTML). A student whose submission is unchanged since
+it was graded into this gradebook is not graded again, unless ``--force``. Every notebook runs
+in a bubblewrap sandbox (see backprop_course/sandbox.py); when it cannot be created, nothing is
 graded and the error says how to fix it. ``--no-sandbox`` grades without any isolation: only for
 trusted notebooks. ``check`` grades the
 reference solution and the blank release in a temporary course: a pre-release sanity check.
@@ -27,7 +30,9 @@ from backprop_course.grade_class import (
     grade_class,
 )
 from backprop_course.release_check import check_release, release_problems
+from backprop_course.report_pictures import write_pictures
 from backprop_course.sandbox import SandboxUnavailable
+from backprop_course.worker import GradingSetupError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,15 +63,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated student ids (default: every submission)")
     grade.add_argument("--db-url", help="SQLAlchemy URL of the gradebook, e.g. "
                                         "postgresql://user@host/db (default: gradebook.db)")
-    grade.add_argument("--report", type=Path, metavar="CSV", help="also write the table here")
-    grade.add_argument("--force", action="store_true", help="replace an existing --report file")
+    grade.add_argument("--cluster", metavar="ADDRESS",
+                       help="grade on Dask: a scheduler address (tcp://HOST:PORT) or local:N "
+                            "(N single-threaded worker processes here); see "
+                            "docs/instructors/cluster.md")
+    grade.add_argument("--report", type=Path, metavar="CSV",
+                       help="also write the table here, and beside it a picture of the class "
+                            "(CSV name with .png and .html)")
+    grade.add_argument("--force", action="store_true",
+                       help="grade again students whose submission is unchanged since they "
+                            "were graded, and replace an existing --report file")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command; returns the exit status (0 ok, 1 a failed check, 2 bad usage)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "cluster", None) is not None and args.workers != 1:
+        parser.error("--workers is for grading on this machine; with --cluster the Dask "
+                     "workers grade (--cluster local:N for N of them here)")
     limits = {"workers": args.workers, "timeout_per_notebook": args.timeout_per_notebook,
               "memory_bytes": int(args.memory_limit_gb * 2**30), "sandbox": not args.no_sandbox}
     try:
@@ -81,15 +98,21 @@ def main(argv: list[str] | None = None) -> int:
         course = Course(args.course_dir.resolve(), course_config(
             args.course_dir.resolve(), db_url=args.db_url))
         report = grade_class(course, args.assignment, students=args.students,
-                             progress=not args.no_progress, **limits)
-    except (FileNotFoundError, FileExistsError, LookupError, ValueError,
-            SandboxUnavailable) as error:
+                             progress=not args.no_progress, cluster=args.cluster,
+                             skip_graded=not args.force, **limits)
+    except (FileNotFoundError, FileExistsError, LookupError, ValueError, OSError,
+            SandboxUnavailable, GradingSetupError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report.format_text())
     if args.report is not None:
         report.write_csv(args.report)
-        print(f"report written to {args.report}")
+        png, html = write_pictures(report, args.report)
+        print(f"report written to {args.report}; the class at a glance: {html} ({png})")
+    if any(row.status == "error" for row in report.rows):
+        print("some students could not be graded (status error, nothing recorded): run the "
+              "same command again to grade them", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import glob
 import logging
 import os
@@ -10,11 +11,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
+
+from backprop_course.bundles import write_folder
 
 CONFIG_FILE = "nbgrader_config.py"
 
@@ -170,8 +175,66 @@ class Course:
                                      for grade in nb.grades}
                     for sub in gb.find_assignment(assignment).submissions}
 
+    def record_autograded(self, assignment: str, student: str, autograded: dict[str, bytes],
+                          feedback: dict[str, bytes],
+                          timestamp: datetime.datetime | None) -> dict[str, float]:
+        """Record a submission autograded elsewhere (a grading worker) as ``nbgrader autograde``
+        would have, from the autograded notebooks' bytes.
+
+        ``autograded/<student>/<assignment>/`` and ``feedback/<student>/<assignment>/`` are
+        replaced by the given files; the gradebook gets the submission (with ``timestamp``),
+        and each notebook's scores, "No response." comments and late penalty from nbgrader's
+        own ``SaveAutoGrades`` and ``AssignLatePenalties`` run on the autograded notebook
+        (reading its outputs; nothing is executed). A notebook of the assignment that has no
+        autograded copy scores 0, as in nbgrader's autograde. Manual scores stay.
+
+        Parameters
+        ----------
+        autograded, feedback : dict
+            relative path -> bytes.
+        timestamp : datetime or None
+            From the submission's ``timestamp.txt``.
+
+        Returns
+        -------
+        dict
+            grade_id -> points the gradebook now holds for this submission.
+        """
+        for step, files in (("autograded", autograded), ("feedback", feedback)):
+            folder = self.path(step, assignment, student)
+            if folder.is_dir():
+                shutil.rmtree(folder)
+            if files:
+                write_folder(folder, files)
+        with Gradebook(self.db_url) as gb:
+            gb.update_or_create_student(student)
+            if timestamp is not None:
+                gb.update_or_create_submission(assignment, student, timestamp=timestamp)
+            else:
+                gb.update_or_create_submission(assignment, student)
+            names = [nb.name for nb in gb.find_assignment(assignment).notebooks]
+        folder = self.path("autograded", assignment, student)
+        for name in names:
+            path = folder / f"{name}.ipynb"
+            if not path.is_file():
+                self._zero_notebook(assignment, student, name)
+                continue
+            nb = nbformat.read(path, as_version=4)
+            resources = {"nbgrader": {"notebook": name, "assignment": assignment,
+                                      "student": student, "db_url": self.db_url}}
+            for step in (SaveAutoGrades, AssignLatePenalties):
+                step(config=self.config).preprocess(nb, resources)
+        return self.scores(assignment, student)
+
+    def _zero_notebook(self, assignment: str, student: str, notebook: str) -> None:
+        with Gradebook(self.db_url) as gb:
+            for grade in gb.find_submission_notebook(notebook, assignment, student).grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+            gb.db.commit()
+
     def zero_submission(self, assignment: str, student: str) -> None:
-        """Score every cell of a submission 0 and remove its autograded copy.
+        """Score every cell of a submission 0 and remove its autograded copy and feedback.
 
         nbgrader leaves the previous run's grades in place when autograding a submission fails
         (a crashed or killed kernel): this is how a failure becomes an honest 0 instead. A
@@ -185,9 +248,10 @@ class Course:
                     grade.auto_score = 0.0
                     grade.needs_manual_grade = grade.manual_score is not None
             gb.db.commit()
-        autograded = self.path("autograded", assignment, student)
-        if autograded.is_dir():
-            shutil.rmtree(autograded)
+        for step in ("autograded", "feedback"):
+            folder = self.path(step, assignment, student)
+            if folder.is_dir():
+                shutil.rmtree(folder)
 
     def write_auto_comments(self, assignment: str, student: str, notebook: str,
                             notes: dict[str | None, list[str]], *, keep_existing: bool) -> None:

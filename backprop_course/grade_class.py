@@ -1,67 +1,79 @@
-"""Autograde a whole class: nbgrader's autograde per student, isolated, in parallel, then a report.
+"""Autograde a whole class: nbgrader's autograde per student, isolated, in parallel or on a Dask
+cluster, one gradebook writer, then a report.
 
-For every student this runs ``nbgrader autograde ASSIGNMENT --student S --force`` (through
-nbgrader's own API) in a separate worker process with a wall-clock limit per notebook and a
-memory cap, and then makes the gradebook honest about the outcome:
+Every student is graded from bytes by the same code (:mod:`.worker`): the assignment's source
+and the student's submitted folder are packed (:mod:`.bundles`), graded in a temporary course in
+a forked process with a wall-clock limit and a memory cap (every kernel in the bubblewrap
+sandbox of :mod:`.sandbox`), and the result comes back as plain data. Where that happens:
+
+- ``workers=N`` (``--workers N``): N forked processes on this machine;
+- ``cluster=...`` (``--cluster tcp://HOST:PORT`` or ``local:N``): one Dask task per student
+  (:mod:`.cluster`).
+
+This process alone then records each outcome, once: it writes ``autograded/`` and ``feedback/``
+and the gradebook (SQLite or PostgreSQL, through nbgrader's API), and makes the gradebook honest
+about the outcome:
 
 - a run that did not finish (kernel crash, ``os._exit``, timeout, unreadable notebook) scores 0
   for every cell; nbgrader alone would leave the previous run's grades in place;
 - the static scan's flags (:mod:`.static_scan`) and the reason for a 0 become nbgrader's
   automatic comments of the answer cells, visible in formgrader and in feedback.
 
-Every notebook runs in the bubblewrap sandbox of :mod:`.sandbox` (the course's
-``nbgrader_config.py`` puts it into nbgrader's autograde steps): grading refuses to start when the
-sandbox cannot be made, unless ``sandbox=False`` (``--no-sandbox``) says to grade without it.
-Files a student submitted beside the notebooks, other than the data files the assignment ships,
-are never visible to the notebook, and the submission is flagged "extra-files".
+Grading refuses to start when the sandbox cannot be made (here, or on any Dask worker), unless
+``sandbox=False`` (``--no-sandbox``) says to grade without it. Files a student submitted beside
+the notebooks, other than the data files the assignment ships, are never visible to the
+notebook, and the submission is flagged "extra-files".
 
-Nothing under ``source/``/``solutions/`` or ``submitted/`` is written; only nbgrader's
-``autograded/`` output and the gradebook change, both by this process and nbgrader, never by
-student code.
+Resuming: after each student, the hashes of the graded submission and assignment go into the
+course's :mod:`.manifest`; with ``skip_graded=True`` (the command's default; ``--force`` turns
+it off) a student whose submission and assignment are unchanged, and whose grades the gradebook
+still holds, is not graded again.
+
+Nothing under ``source/``/``solutions/`` or ``submitted/`` is written.
 """
 
 from __future__ import annotations
 
 import copy
-import shutil
-import tempfile
 from collections import deque
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import NamedTuple
 
 import nbformat
-import psutil
+from nbgrader.utils import parse_utc
 from tqdm import tqdm
 
+from backprop_course.bundles import AssignmentBundle, GradingOutcome, SubmissionBundle
 from backprop_course.course import Course
-from backprop_course.isolation import IsolatedJob, JobEnd, Limits
+from backprop_course.isolation import Limits
+from backprop_course.manifest import MANIFEST_NAME, GradingManifest, ManifestEntry
 from backprop_course.report import ClassReport, StudentResult
-from backprop_course.sandbox import PidsCgroup, SandboxLimits, require_sandbox, shipped_names
-from backprop_course.static_scan import Flag, ReleaseLayout, read_submission, scan_notebook
-from backprop_course.worker import WorkerResult, autograde_in_worker
+from backprop_course.sandbox import SandboxLimits, require_sandbox
+from backprop_course.worker import (  # noqa: F401  (scan_submission, extra_files: public here too)
+    MEMORY_HEADROOM,
+    NBGRADER_SUBMISSION_FILES,
+    StudentJob,
+    cell_failures,
+    check_memory,
+    extra_files,
+    review_notes,
+    scan_submission,
+    template_course,
+)
 
 DEFAULT_NOTEBOOK_SECONDS = 600.0
 #: Address space for a worker and its kernel. A kernel with numpy and the kit maps about
 #: 1 GiB; the rest is room for the notebook's own arrays.
 DEFAULT_MEMORY_BYTES = 4 * 2**30
-#: A worker starts as a copy of this process; it needs this much more to run nbgrader.
-MEMORY_HEADROOM = 256 * 2**20
-
-
-class RunEnd(NamedTuple):
-    """How one student's run ended: a report status, why, and how long it took."""
-
-    status: str
-    detail: str
-    seconds: float
 
 
 def grade_class(course: Course, assignment: str, *, students: Sequence[str] | None = None,
                 workers: int = 1, timeout_per_notebook: float | None = DEFAULT_NOTEBOOK_SECONDS,
                 memory_bytes: int | None = DEFAULT_MEMORY_BYTES,
-                progress: bool = False, sandbox: bool = True) -> ClassReport:
+                progress: bool = False, sandbox: bool = True, cluster: str | None = None,
+                skip_graded: bool = False) -> ClassReport:
     """Autograde the submissions of ``assignment`` and report per exercise.
 
     Parameters
@@ -72,22 +84,33 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
     students : sequence of str, optional
         Default: every student with a ``submitted/<student>/<assignment>`` folder.
     workers : int
-        Students graded at the same time, each in its own process.
+        Students graded at the same time on this machine, each in its own process (ignored
+        with ``cluster``, must then stay 1).
     timeout_per_notebook : float or None
         Wall-clock seconds per notebook of the assignment; a student's run over the limit is
         killed and scores 0 ("timeout"). The per-cell limit is nbgrader's ``Execute.timeout``.
+        Making the feedback gets :data:`~backprop_course.worker.FEEDBACK_SECONDS` more.
     memory_bytes : int or None
         Address-space cap of each worker and its kernel.
     progress : bool
-        Show a tqdm progress bar on stderr.
+        Show a tqdm progress bar (with its ETA) on stderr.
     sandbox : bool
         Run every kernel in the bubblewrap sandbox (:mod:`.sandbox`). False grades without
-        any isolation: student code runs as this user, with this user's files.
+        any isolation: student code runs as the grading user, with that user's files.
+    cluster : str, optional
+        Grade on Dask: a scheduler address (``tcp://HOST:PORT``) or ``local:N`` (a local
+        cluster of N single-threaded worker processes). See :mod:`.cluster`.
+    skip_graded : bool
+        Do not grade again a student whose submission and assignment are unchanged since they
+        were last recorded in this gradebook (:mod:`.manifest`).
 
     Raises
     ------
     SandboxUnavailable
-        ``sandbox`` is true and the sandbox cannot be created here; nothing was graded.
+        ``sandbox`` is true and the sandbox cannot be created here (or on a Dask worker);
+        nothing was graded.
+    WorkerNotUsable
+        A Dask worker cannot grade (:mod:`.cluster`).
 
     Returns
     -------
@@ -95,29 +118,68 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    needed = psutil.Process().memory_info().vms + MEMORY_HEADROOM
-    if memory_bytes is not None and memory_bytes < needed:
-        raise ValueError(f"memory_bytes must be at least {needed / 2**30:.2f} GiB (what a worker "
-                         f"maps when it starts, plus room), got {memory_bytes / 2**30:.2f} GiB")
-    if sandbox:
-        require_sandbox(SandboxLimits(memory_bytes=memory_bytes))
+    if cluster is not None and workers != 1:
+        raise ValueError("workers is for grading on this machine; with cluster the Dask "
+                         "workers grade (local:N for N of them here)")
+    spec = None
+    if cluster is not None:
+        from backprop_course.cluster import parse_cluster  # Dask only when asked for
+        spec = parse_cluster(cluster)
+    else:
+        check_memory(memory_bytes)
+        if sandbox:
+            require_sandbox(SandboxLimits(memory_bytes=memory_bytes))
     course = _with_sandbox(course, sandbox, memory_bytes)
     max_points = course.graded_cells(assignment)
     notebooks = course.notebook_names(assignment)
-    students = list(students) if students is not None else course.submitted_students(assignment)
-    flags = {s: scan_submission(course, assignment, s, notebooks) for s in students}
+    students = list(dict.fromkeys(students)) if students is not None \
+        else course.submitted_students(assignment)
     submitted = [s for s in students if course.path("submitted", assignment, s).is_dir()]
-    seconds = None if timeout_per_notebook is None else timeout_per_notebook * len(notebooks)
-    ends = _run_all(course, assignment, submitted, workers, Limits(seconds, memory_bytes),
-                    progress, on_end=lambda student, result: _record(
-                        course, assignment, student, notebooks, result, flags[student]))
+    bundle = AssignmentBundle.of(course, assignment)
+    submissions = {s: SubmissionBundle.read(course.path("submitted", assignment, s), s)
+                   for s in submitted}
+    manifest = GradingManifest(course.root / MANIFEST_NAME, course.db_url)
     table = course.score_table(assignment)
-    rows = []
-    for student in sorted(students):
-        status, detail, elapsed = ends.get(student, RunEnd("missing", "nothing submitted", 0.0))
-        scores = table.get(student, {}) if status != "missing" else {}
-        found = [flag for per_notebook in flags[student].values() for flag in per_notebook]
-        rows.append(StudentResult(student, status, scores, found, detail, elapsed))
+    reused = {}
+    for student in submitted:
+        entry = manifest.get(assignment, student)
+        if skip_graded and entry is not None and _unchanged(
+                course, assignment, student, entry, bundle, submissions[student], table):
+            reused[student] = entry
+    todo = [submissions[s] for s in submitted if s not in reused]
+    outcomes: dict[str, GradingOutcome] = {}
+    limits = Limits(None if timeout_per_notebook is None
+                    else timeout_per_notebook * len(notebooks), memory_bytes)
+    with tqdm(total=len(todo), unit="student", disable=not progress, dynamic_ncols=True,
+              desc=f"grade {assignment}" + (f" on {spec}" if spec else "")) as bar:
+        if reused and progress:
+            bar.write(f"{len(reused)} student(s) unchanged since they were graded: not graded "
+                      "again (--force grades them again)")
+
+        def on_outcome(outcome: GradingOutcome) -> None:
+            if outcome.student in outcomes:
+                return  # never record a student twice
+            _record(course, assignment, notebooks, outcome)
+            if outcome.status != "error":
+                manifest.put(assignment, outcome.student, ManifestEntry(
+                    submissions[outcome.student].digest, bundle.digest, outcome.status,
+                    outcome.detail, outcome.seconds, outcome.flags))
+            outcomes[outcome.student] = outcome
+            bar.set_postfix_str(f"{outcome.student}: {outcome.status}", refresh=False)
+            bar.update()
+
+        if spec is None:
+            if todo:
+                with template_course(bundle) as template:
+                    _run_locally(template, bundle, todo, workers, limits, on_outcome)
+        elif todo:
+            from backprop_course.cluster import check_workers, connect, run_on_cluster
+            with connect(spec) as client:
+                check_workers(client, sandbox, memory_bytes)
+                run_on_cluster(client, bundle, todo, limits, on_outcome)
+    table = course.score_table(assignment)
+    rows = [_row(course, assignment, student, table, outcomes.get(student), reused.get(student),
+                 notebooks) for student in sorted(students)]
     return ClassReport(assignment, max_points, rows)
 
 
@@ -129,129 +191,105 @@ def _with_sandbox(course: Course, sandbox: bool, memory_bytes: int | None) -> Co
     return Course(course.root, config)
 
 
-def scan_submission(course: Course, assignment: str, student: str,
-                    notebooks: Sequence[str]) -> dict[str, list[Flag]]:
-    """Static-scan flags (see :mod:`.static_scan`) of a student's submission.
+def _unchanged(course: Course, assignment: str, student: str, entry: ManifestEntry,
+               bundle: AssignmentBundle, submission: SubmissionBundle,
+               table: dict[str, dict[str, float]]) -> bool:
+    """The manifest's entry is for these very bytes, and the gradebook still holds them."""
+    return (entry.submission_sha256 == submission.digest
+            and entry.assignment_sha256 == bundle.digest and student in table
+            and (entry.status != "graded"
+                 or course.path("autograded", assignment, student).is_dir()))
 
-    Returns
-    -------
-    dict
-        notebook name -> its flags, for every notebook of the assignment; a notebook that is
-        not part of the assignment appears under its own file name.
+
+def _run_locally(template: Path, bundle: AssignmentBundle, submissions: list[SubmissionBundle],
+                 workers: int, limits: Limits,
+                 on_outcome: Callable[[GradingOutcome], None]) -> None:
+    """Grade ``submissions``, ``workers`` at a time, each a :class:`StudentJob` (the code a
+    Dask task runs); ``on_outcome`` hears of each end.
+
+    If anything goes wrong here (Ctrl-C included), the runs still going are killed with their
+    kernels.
     """
-    folder = course.path("submitted", assignment, student)
-    if not folder.is_dir():
-        return {}
-    flags = {path.name: [Flag(path.name, "unknown-notebook",
-                              "not part of this assignment; not graded")]
-             for path in sorted(folder.glob("*.ipynb")) if path.stem not in notebooks}
-    extra = extra_files(course, assignment, student)
-    if extra:
-        flags["extra files"] = [Flag(", ".join(extra), "extra-files", "not part of the assignment; "
-                                     "the sandbox hides them from the notebooks")]
-    for name in notebooks:
-        path = folder / f"{name}.ipynb"
-        if not path.is_file():
-            flags[name] = [Flag(path.name, "missing-notebook", "not submitted; scores 0")]
-            continue
-        nb, unreadable = read_submission(path)
-        if unreadable is not None:
-            flags[name] = [unreadable]
-            continue
-        release = course.path("release", assignment) / f"{name}.ipynb"
-        layout = ReleaseLayout.of(nbformat.read(release, as_version=4)) \
-            if release.is_file() else None
-        flags[name] = scan_notebook(nb, layout)
-    return flags
-
-
-#: Files nbgrader's own ``submit`` adds to every submission.
-NBGRADER_SUBMISSION_FILES = frozenset({"timestamp.txt", "submission_secret.txt"})
-
-
-def extra_files(course: Course, assignment: str, student: str) -> list[str]:
-    """Files of a submission that are neither notebooks, files nbgrader's ``submit`` adds
-    (:data:`NBGRADER_SUBMISSION_FILES`), nor files the assignment's release ships (paths
-    relative to the submission folder)."""
-    folder = course.path("submitted", assignment, student)
-    release = course.path("release", assignment)
-    shipped = set(shipped_names(release, [])) if release.is_dir() else set()
-    return [name for name in shipped_names(folder, [])
-            if name not in NBGRADER_SUBMISSION_FILES and name not in shipped]
-
-
-def _run_all(course: Course, assignment: str, students: list[str], workers: int,
-             limits: Limits, progress: bool,
-             on_end: Callable[[str, RunEnd], None]) -> dict[str, RunEnd]:
-    """Run every student's autograde, ``workers`` at a time; ``on_end`` hears of each end.
-
-    If anything goes wrong here (Ctrl-C included), the workers still running are killed with
-    their kernels.
-    """
-    queue = deque(students)
-    running: dict[int, tuple[str, IsolatedJob, Path]] = {}
-    ends: dict[str, RunEnd] = {}
+    queue = deque(submissions)
+    running: dict[int, StudentJob] = {}
     try:
-        with tqdm(total=len(students), unit="student", disable=not progress,
-                  desc=f"autograde {assignment}") as bar:
-            while queue or running:
-                while queue and len(running) < workers:
-                    student = queue.popleft()
-                    scratch = Path(tempfile.mkdtemp(prefix="bk-grade-"))
-                    job = IsolatedJob(autograde_in_worker, (course.config, assignment, student,
-                                                            str(scratch / "kernel")),
-                                      limits, scratch / "worker-output.log")
+        while queue or running:
+            while queue and len(running) < workers:
+                job = StudentJob(template, bundle, queue.popleft(), limits)
+                try:
                     job.start()
-                    running[job.sentinel] = (student, job, scratch)
-                lefts = [left for _, job, _ in running.values()
-                         if (left := job.seconds_left()) is not None]
-                ready = set(wait(list(running), timeout=max(0.0, min(lefts)) if lefts else None))
-                for sentinel in list(running):
-                    student, job, scratch = running[sentinel]
-                    if sentinel in ready:
-                        end = job.collect()
-                    elif job.overdue():
-                        end = job.kill()
-                    else:
-                        continue
+                except BaseException:
+                    job.abort()
+                    raise
+                running[job.sentinel] = job
+            lefts = [left for job in running.values() if (left := job.seconds_left()) is not None]
+            ready = set(wait(list(running), timeout=max(0.0, min(lefts)) if lefts else None))
+            for sentinel, job in list(running.items()):
+                if sentinel in ready or job.overdue():
                     del running[sentinel]
-                    PidsCgroup.remove_left_by(job.pid)  # a killed worker could not close them
-                    shutil.rmtree(scratch, ignore_errors=True)
-                    ends[student] = _run_end(end)
-                    on_end(student, ends[student])
-                    bar.set_postfix_str(f"{student}: {ends[student].status}")
-                    bar.update()
+                    on_outcome(job.finish(sentinel in ready))
     finally:
-        for _, job, scratch in running.values():
-            job.kill()
-            PidsCgroup.remove_left_by(job.pid)
-            shutil.rmtree(scratch, ignore_errors=True)
-    return ends
+        for job in running.values():
+            job.abort()
 
 
-def _run_end(end: JobEnd) -> RunEnd:
-    if end.status == "returned":
-        result: WorkerResult = end.value
-        return RunEnd(result.outcome, result.error, end.seconds)
-    if end.status == "timeout":
-        return RunEnd("timeout", f"over the time limit: {end.detail}", end.seconds)
-    if end.status == "raised":
-        return RunEnd("failed", end.detail.strip().splitlines()[-1], end.seconds)
-    return RunEnd("crashed", f"the grading process died ({end.detail})", end.seconds)
+def _record(course: Course, assignment: str, notebooks: Sequence[str],
+            outcome: GradingOutcome) -> None:
+    """Write one outcome into the course: files, gradebook, comments (this process only).
 
-
-def _record(course: Course, assignment: str, student: str, notebooks: Sequence[str],
-            end: RunEnd, flags: dict[str, list[Flag]]) -> None:
-    """Make the gradebook tell the truth about one finished run."""
-    graded = end.status == "graded"
-    if not graded:
+    Raises
+    ------
+    RuntimeError
+        The gradebook, scoring the returned notebooks, disagrees with the worker's scores
+        (the worker's course differs from this one: nothing of this student is kept as is).
+    """
+    student = outcome.student
+    if outcome.status == "error":
+        return  # the grading machinery failed: nothing is known about this submission
+    graded = outcome.status == "graded"
+    if graded:
+        timestamp = _timestamp(course.path("submitted", assignment, student))
+        recorded = course.record_autograded(assignment, student, outcome.autograded,
+                                            outcome.feedback, timestamp)
+        if recorded != outcome.scores:
+            course.zero_submission(assignment, student)
+            raise RuntimeError(f"{student}: the worker scored {outcome.scores}, its notebooks "
+                               f"score {recorded} in {course.db_url}; the worker's course "
+                               "differs from this one (nbgrader version, configuration?)")
+    else:
         course.zero_submission(assignment, student)
-    strays = [flag for key, found in flags.items() if key not in notebooks for flag in found]
-    for index, name in enumerate(notebooks):
-        notes: dict[str | None, list[str]] = {}
-        if not graded:
-            notes[None] = [f"Autograding did not finish ({end.status}: {end.detail}); every "
-                           "cell of this notebook scores 0."]
-        for flag in flags.get(name, []) + (strays if index == 0 else []):
-            notes.setdefault(flag.where, []).append(f"Flagged for review: {flag}")
+    for name, notes in review_notes(outcome.status, outcome.detail, outcome.flags,
+                                    notebooks).items():
         course.write_auto_comments(assignment, student, name, notes, keep_existing=graded)
+
+
+def _timestamp(folder: Path) -> datetime | None:
+    """The submission's ``timestamp.txt`` as nbgrader reads it (None if absent or empty)."""
+    path = folder / "timestamp.txt"
+    text = path.read_text().strip() if path.is_file() else ""
+    return parse_utc(text) if text else None
+
+
+def _row(course: Course, assignment: str, student: str, table: dict[str, dict[str, float]],
+         outcome: GradingOutcome | None, entry: ManifestEntry | None,
+         notebooks: Sequence[str]) -> StudentResult:
+    """The report's row of one student, from this run's outcome or the manifest's entry."""
+    if outcome is None and entry is None:
+        return StudentResult(student, "missing", {}, [], "nothing submitted", 0.0)
+    if outcome is not None:
+        status, detail, seconds, flags = (outcome.status, outcome.detail, outcome.seconds,
+                                          outcome.flags)
+        failures = {gid: cell.failures for gid, cell in outcome.cells.items()}
+    else:
+        status, detail, seconds, flags = entry.status, entry.detail, entry.seconds, entry.flags
+        failures = {}
+        autograded = course.path("autograded", assignment, student)
+        for name in notebooks if status == "graded" else ():
+            path = autograded / f"{name}.ipynb"
+            if path.is_file():
+                failures.update(cell_failures(nbformat.read(path, as_version=4)))
+    scores = {} if status == "error" else table.get(student, {})
+    found = [flag for per_notebook in flags.values() for flag in per_notebook]
+    return StudentResult(student, status, scores, found, detail, seconds, failures=failures,
+                         reused=outcome is None, worker=outcome.worker if outcome else "")
+

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from backprop_course.static_scan import Flag
 
 #: Status of a student's run, as the report shows it.
-STATUSES = ("graded", "crashed", "timeout", "failed", "missing")
+STATUSES = ("graded", "crashed", "timeout", "failed", "error", "missing")
 
 
 @dataclass
@@ -23,7 +23,9 @@ class StudentResult:
         One of :data:`STATUSES`: "graded"; "crashed" (the kernel died: ``os._exit``, a
         segfault), "timeout" (over the per-notebook limit, or the kernel stopped answering),
         "failed" (nbgrader could not process the submission: unreadable notebook, stripped
-        metadata ...) - these three score 0 in the gradebook; "missing" (nothing submitted).
+        metadata ...) - these three score 0 in the gradebook; "error" (the grading machinery
+        failed, e.g. the Dask workers running it died again and again: nothing was recorded,
+        a rerun grades it); "missing" (nothing submitted).
     scores : dict
         grade_id -> points, as the gradebook has them after the run.
     flags : list of Flag
@@ -32,6 +34,13 @@ class StudentResult:
         Why a run was not graded (nbgrader's last error line, or the time limit).
     seconds : float
         Wall-clock time of the run.
+    failures : dict
+        grade_id -> failure lines of that cell (see
+        :func:`backprop_course.worker.cell_failures`; student-controlled text).
+    reused : bool
+        Not graded in this run: the submission was unchanged since it was recorded.
+    worker : str
+        ``host:pid`` of the Dask worker that graded it ("" on this machine).
     """
 
     student: str
@@ -40,6 +49,9 @@ class StudentResult:
     flags: list[Flag] = field(default_factory=list)
     detail: str = ""
     seconds: float = 0.0
+    failures: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    reused: bool = False
+    worker: str = ""
 
     @property
     def total(self) -> float:
@@ -103,8 +115,14 @@ class ClassReport:
         counts = {s: sum(r.status == s for r in self.rows) for s in STATUSES}
         text.append("")
         text.append(f"{self.assignment}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+        reused = sum(r.reused for r in self.rows)
+        if reused:
+            text.append(f"{reused} of them unchanged since an earlier run: not graded again")
         for r in self.rows:
-            if r.status != "graded":
+            if r.status == "error":
+                text.append(f"{r.student}: not graded, nothing recorded (rerun to grade): "
+                            f"{r.detail}")
+            elif r.status != "graded":
                 text.append(f"{r.student}: {r.status}, scored 0: {r.detail}")
             text.extend(f"{r.student}: {flag}" for flag in r.flags)
         return "\n".join(text)

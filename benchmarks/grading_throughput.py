@@ -1,29 +1,39 @@
-"""Grading throughput with and without the sandbox: ``python -m benchmarks.grading_throughput``.
+"""Grading throughput here and on Dask: ``python -m benchmarks.grading_throughput``.
 
 Autogrades the same class (``--students`` copies of the reference solution of an assignment,
-default 8 of 01_chain_rule) in a temporary course, four ways, at 1 and 2 workers:
+default 8 of 01_chain_rule) in a temporary course, in the ways named by ``--ways``:
 
-- ``course``: ``backprop-course grade`` (:func:`~backprop_course.grade_class`: a forked worker
-  per student, kernels sandboxed);
+- ``nbgrader``: plain ``nbgrader autograde`` with the course's configuration (sandboxed); at
+  W workers, W processes, each with its share of the class;
+- ``nbgrader, no sandbox``: the same with ``--SandboxedExecute.sandbox=False``;
+- ``course``: ``backprop-course grade --workers W`` (:func:`~backprop_course.grade_class`: a
+  forked process per student grading from bytes in a scratch course, kernels sandboxed, this
+  process recording each outcome, feedback included);
 - ``course --no-sandbox``: the same without the sandbox;
-- ``nbgrader``: plain ``nbgrader autograde`` with the course's configuration (sandboxed); at 2
-  workers, two processes, each with half the class;
-- ``nbgrader, no sandbox``: the same with ``--SandboxedExecute.sandbox=False``.
+- ``cluster``: ``backprop-course grade --cluster`` on a ``local:W`` Dask cluster (W
+  single-threaded worker processes), started before the clock starts (its start-up time is
+  printed apart); its first run includes each worker building its copy of the assignment.
 
-Prints seconds per run, students per second per worker, and the ratios the sandbox work is
-judged by: sandbox overhead (course / course --no-sandbox) and throughput per worker against
-plain unsandboxed nbgrader. A measurement, not a test: nothing is asserted.
+Prints seconds per run, students per second, the speed-up over the same way at 1 worker (for
+the cluster: over ``course`` at 1 worker) and the scaling efficiency (speed-up / workers); the
+sandbox's ratios when both sandboxed and unsandboxed ways ran; and an estimate for a class of
+``--class-size`` students x ``--notebooks`` notebooks at 1, 8 and 64 workers, from the measured
+seconds per notebook of ``course`` at 1 worker, the measured 2-worker efficiency, and the
+coordinator's measured recording time per student (the one writer's limit). A measurement, not
+a test: nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -37,6 +47,11 @@ from backprop_course import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+WAYS = ("nbgrader", "nbgrader, no sandbox", "course", "course --no-sandbox", "cluster")
+#: The estimate's worker counts.
+ESTIMATE_WORKERS = (1, 8, 64)
+#: The module (``backprop_course.grade_class`` the attribute is the function).
+GRADE_MODULE = importlib.import_module("backprop_course.grade_class")
 
 
 def make_course(root: Path, assignment: str, students: int) -> tuple[Course, list[str]]:
@@ -54,9 +69,42 @@ def make_course(root: Path, assignment: str, students: int) -> tuple[Course, lis
     return course, names
 
 
-def time_course(course: Course, assignment: str, workers: int, sandbox: bool) -> float:
+class RecordClock:
+    """Adds up the time the coordinator spends recording outcomes (files and gradebook), and
+    the workers' time making feedback."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.feedback_seconds = 0.0
+        self.count = 0
+        self._record = GRADE_MODULE._record
+
+    def __enter__(self) -> RecordClock:
+        def timed(course, assignment, notebooks, outcome):
+            start = time.perf_counter()
+            try:
+                return self._record(course, assignment, notebooks, outcome)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.feedback_seconds += outcome.feedback_seconds
+                self.count += 1
+        GRADE_MODULE._record = timed
+        return self
+
+    def __exit__(self, *exc) -> None:
+        GRADE_MODULE._record = self._record
+
+
+def time_course(course: Course, assignment: str, workers: int, sandbox: bool,
+                cluster: str | None = None, clock: RecordClock | None = None) -> float:
     start = time.perf_counter()
-    report = grade_class(course, assignment, workers=workers, sandbox=sandbox)
+    if clock is None:
+        report = grade_class(course, assignment, workers=workers, sandbox=sandbox,
+                             cluster=cluster)
+    else:
+        with clock:
+            report = grade_class(course, assignment, workers=workers, sandbox=sandbox,
+                                 cluster=cluster)
     elapsed = time.perf_counter() - start
     _require_full_marks([(row.student, row.status, row.total) for row in report.rows],
                         report.max_total)
@@ -99,33 +147,96 @@ def _require_full_marks(rows: list[tuple[str, str, float]], max_total: float) ->
         raise RuntimeError(f"a reference submission did not get full marks: {wrong}")
 
 
+def estimate_hours(seconds_per_notebook: float, record_seconds: float, efficiency: float,
+                   students: int, notebooks: int, workers: int) -> tuple[float, float, float]:
+    """Hours to grade ``students`` x ``notebooks`` with ``workers`` workers.
+
+    Returns
+    -------
+    (worker-bound hours, coordinator-bound hours, estimate = the larger)
+        Worker-bound: every notebook's measured time, shared by ``workers`` at ``efficiency``
+        (the measured 2-worker efficiency; each worker its own core). Coordinator-bound: the
+        one writer records the outcomes one after the other; each notebook of the course is its
+        own assignment, so ``students * notebooks`` outcomes.
+    """
+    by_workers = students * notebooks * seconds_per_notebook / (workers * efficiency) / 3600
+    by_writer = students * notebooks * record_seconds / 3600
+    return by_workers, by_writer, max(by_workers, by_writer)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--assignment", default="01_chain_rule")
     parser.add_argument("--students", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="the parallel runs' workers")
+    parser.add_argument("--ways", default=",".join(WAYS),
+                        help=f"comma-separated, of: {', '.join(WAYS)} (default: all)")
+    parser.add_argument("--class-size", type=int, default=1000)
+    parser.add_argument("--notebooks", type=int, default=11)
     args = parser.parse_args(argv)
+    ways = [way.strip() for way in args.ways.split(",") if way.strip()]
+    unknown = sorted(set(ways) - set(WAYS))
+    if unknown:
+        parser.error(f"unknown ways {unknown}; choose from {', '.join(WAYS)}")
+    w = args.workers
+    seconds: dict[tuple[str, int], float] = {}
+    clock = RecordClock()
+    startup = None
     with tempfile.TemporaryDirectory(prefix="bk-throughput-") as tmp:
         course, names = make_course(Path(tmp), args.assignment, args.students)
-        ways = {
-            "course": lambda w: time_course(course, args.assignment, w, True),
-            "course --no-sandbox": lambda w: time_course(course, args.assignment, w, False),
-            "nbgrader": lambda w: time_nbgrader(course, args.assignment, names, w, True),
-            "nbgrader, no sandbox": lambda w: time_nbgrader(course, args.assignment, names, w,
-                                                            False),
+        a = args.assignment
+        runs: dict[str, Callable[[int], float]] = {
+            "nbgrader": lambda n: time_nbgrader(course, a, names, n, True),
+            "nbgrader, no sandbox": lambda n: time_nbgrader(course, a, names, n, False),
+            "course": lambda n: time_course(course, a, n, True, clock=clock if n == 1 else None),
+            "course --no-sandbox": lambda n: time_course(course, a, n, False),
         }
-        seconds = {(way, w): run(w) for w in (1, 2) for way, run in ways.items()}
+        for way in ways:
+            if way in runs:
+                for n in (1, w):
+                    seconds[way, n] = runs[way](n)
+        if "cluster" in ways:
+            from backprop_course.cluster import connect, parse_cluster
+            start = time.perf_counter()
+            with connect(parse_cluster(f"local:{w}")) as client:
+                startup = time.perf_counter() - start
+                seconds["cluster", w] = time_course(course, a, 1, True,
+                                                    cluster=client.scheduler.address)
     n = args.students
     print(f"{args.assignment}, {n} students, {os.cpu_count()} CPUs")
-    print(f"{'way':<22}{'workers':>8}{'seconds':>9}{'students/s/worker':>19}")
-    for (way, w), elapsed in seconds.items():
-        print(f"{way:<22}{w:>8}{elapsed:>9.1f}{n / elapsed / w:>19.2f}")
+    print(f"{'way':<22}{'workers':>8}{'seconds':>9}{'students/s':>12}{'speed-up':>10}"
+          f"{'efficiency':>12}")
+    for (way, workers), elapsed in seconds.items():
+        base = seconds.get(("course" if way == "cluster" else way, 1))
+        speedup = base / elapsed if base else float("nan")
+        print(f"{way:<22}{workers:>8}{elapsed:>9.1f}{n / elapsed:>12.3f}{speedup:>10.2f}"
+              f"{speedup / workers:>12.2f}")
+    if startup is not None:
+        print(f"(the local:{w} cluster took {startup:.1f} s to start, not counted above)")
     print()
-    for w in (1, 2):
-        overhead = seconds["course", w] / seconds["course --no-sandbox", w]
-        versus_plain = seconds["nbgrader, no sandbox", w] / seconds["course", w]
-        print(f"{w} worker(s): sandbox overhead {overhead:.2f}x (target <= 1.2); sandboxed "
-              f"course vs plain unsandboxed nbgrader, throughput {versus_plain:.2f}x "
-              "(target >= 1.5)")
+    for k in (1, w):
+        if {("course", k), ("course --no-sandbox", k)} <= set(seconds):
+            print(f"{k} worker(s): sandbox overhead "
+                  f"{seconds['course', k] / seconds['course --no-sandbox', k]:.2f}x")
+        if {("course", k), ("nbgrader", k)} <= set(seconds):
+            print(f"{k} worker(s): course vs plain sandboxed nbgrader, throughput "
+                  f"{seconds['nbgrader', k] / seconds['course', k]:.2f}x")
+    if ("course", 1) in seconds and clock.count:
+        per_notebook = seconds["course", 1] / n  # one notebook per assignment
+        record = clock.seconds / clock.count
+        parallel = seconds.get(("cluster", w)) or seconds.get(("course", w))
+        efficiency = min(1.0, seconds["course", 1] / parallel / w) if parallel else 1.0
+        print(f"\nper notebook {per_notebook:.2f} s (course, 1 worker; of it "
+              f"{clock.feedback_seconds / clock.count:.2f} s making feedback); the coordinator "
+              f"records a student in {record * 1000:.0f} ms; {w}-worker efficiency "
+              f"{efficiency:.2f} (capped at 1)")
+        print(f"estimate for {args.class_size} students x {args.notebooks} notebooks "
+              f"(each notebook as long as {args.assignment}):")
+        print(f"{'workers':>8}{'by workers, h':>15}{'by the writer, h':>18}{'estimate, h':>13}")
+        for workers in ESTIMATE_WORKERS:
+            hours = estimate_hours(per_notebook, record, efficiency, args.class_size,
+                                   args.notebooks, workers)
+            print(f"{workers:>8}{hours[0]:>15.2f}{hours[1]:>18.2f}{hours[2]:>13.2f}")
     return 0
 
 

@@ -39,6 +39,9 @@ def test_workflow_runs_ci_script_on_ubuntu_with_python_311():
         assert image.startswith("python:3.11") or versions == ["3.11"], (
             f"the job must run Python 3.11; container image {image!r}, setup-python {versions}")
         assert any(s.get("uses", "").startswith("actions/checkout") for s in job["steps"])
+        # torch==2.13.0 from PyPI is the multi-GB CUDA build on Linux: take PyTorch's CPU index.
+        assert job.get("env", {}).get("PIP_EXTRA_INDEX_URL") == \
+            "https://download.pytorch.org/whl/cpu", "the job must install PyTorch's CPU build"
 
 
 def test_ci_script_installs_the_browser_test_packages():
