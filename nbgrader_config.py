@@ -33,8 +33,9 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.TrustedExecute.assignments = [
-    "01_chain_rule", "03_vectorized_backprop", "04_losses", "05_training_mlp",
-    "06_gradient_checking", "07_cnn_backprop", "08_rnn_backprop", "10_remedies",
+    "01_chain_rule", "02_scalar_autodiff", "03_vectorized_backprop", "04_losses",
+    "05_training_mlp", "06_gradient_checking", "07_cnn_backprop", "08_rnn_backprop",
+    "09_vanishing_exploding", "10_remedies", "11_cost_of_backprop",
 ]
 # Per-cell budget while autograding; the slowest cell of any notebook is well under this.
 c.Execute.timeout = 120

@@ -189,7 +189,7 @@ class CacheMonitor:
         self.extra = extra
         self.samples: list[int] = []
         self._holders = _walk(model)
-        self._saved: list[tuple[Any, str, Any]] = []
+        self._saved: list[tuple[Any, str, bool, Any]] = []  # layer, name, had its own, value
 
     @property
     def peak_bytes(self) -> int:
@@ -199,15 +199,8 @@ class CacheMonitor:
         self.samples.append(_held_by(self._holders, self.extra))
 
     def _wrap(self, layer: Any, name: str) -> None:
-        original = getattr(layer, name)
-        self._saved.append((layer, name, vars(layer).get(name, _MISSING)))
-
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
-            self._sample()
-            return result
-
-        setattr(layer, name, watched)
+        self._saved.append((layer, name, name in vars(layer), vars(layer).get(name)))
+        setattr(layer, name, _Watched(self, getattr(layer, name)))
 
     def __enter__(self) -> CacheMonitor:
         for layer in _leaves(self.model):
@@ -216,12 +209,27 @@ class CacheMonitor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for layer, name, previous in reversed(self._saved):
-            if previous is _MISSING:
+        for layer, name, had_own, previous in reversed(self._saved):
+            if not had_own:
                 delattr(layer, name)
             else:
                 setattr(layer, name, previous)
         self._saved.clear()
 
 
-_MISSING = object()
+class _Watched:
+    """A layer's method as the monitor leaves it: the call, then a sample of the bytes held.
+
+    An object rather than a closure, so that a watched layer can be handed to code in another
+    process (the grader's answer server) as data.
+    """
+
+    def __init__(self, monitor: CacheMonitor, method: Any) -> None:
+        self.monitor = monitor
+        self.method = method
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.method(*args, **kwargs)
+        self.monitor._sample()
+        return result
+

@@ -16,11 +16,21 @@ Requests it serves:
   report the global names it defined or changed.
 - ``globals``: the values of some global names (plain data as copies, other objects as handles).
 - ``call`` / ``getattr`` / ``setattr`` on a handle.
+- ``methods``: the functions stored in some classes of the notebook (a student who completes the
+  instructor's ``Value`` class with ``Value.__add__ = value_add``), so that the trusted side
+  can forward the same operators on its own objects (see :mod:`.kernel_side`).
+
+The test's own objects (instances of classes a trusted cell defined, e.g. ``Value(2.0)`` built by
+a test) arrive here as handles: a :class:`CallbackProxy` reads and sets their public attributes
+on the trusted side (``node.grad += 1`` changes the test's node), and claims the class of the
+same name in this process, so that ``isinstance(node, Value)`` holds and ``node * other`` runs
+this process's ``Value.__mul__`` on it.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 import os
 import sys
@@ -33,6 +43,10 @@ except ImportError:
     import wire
     from channel import Channel, error_reply, outcome, perform
 
+#: Operators that a handle's class may define: a proxy runs its class's method on itself.
+OPERATORS = ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+             "__rtruediv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__",
+             "__pos__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__")
 #: Name of the forwarding function that the stubs find in their kit module's globals.
 FORWARD = "__backprop_forward__"
 STUB_FILENAME = "<forwarded to the trusted side>"
@@ -85,7 +99,7 @@ class AnswerServer:
     def handle_for(self, obj: object) -> dict:
         """A handle for an object of the student's process (function, class, instance)."""
         if isinstance(obj, CallbackProxy):
-            return {"$": "handle", "side": "trusted", "id": obj.handle}
+            return {"$": "handle", "side": "trusted", "id": object.__getattribute__(obj, "_bp_id")}
         if isinstance(obj, Opaque):
             obj = obj.value
         if id(obj) not in self.ids:
@@ -97,13 +111,15 @@ class AnswerServer:
         except Exception:
             text = f"<{type(obj).__name__} object>"
         return {"$": "handle", "side": "server", "id": self.ids[id(obj)], "kind": kind,
-                "name": str(getattr(obj, "__name__", type(obj).__name__)), "repr": text}
+                "name": str(getattr(obj, "__name__", type(obj).__name__)), "repr": text,
+                "classes": notebook_classes(obj) if kind == "object" else []}
 
     def resolve_handle(self, tree: dict) -> object:
         handle = tree.get("id")
         if tree.get("side") == "trusted" and type(handle) is int:
             if handle not in self.proxies:
-                self.proxies[handle] = CallbackProxy(self, handle, str(tree.get("name", "")))
+                self.proxies[handle] = CallbackProxy(self, handle, str(tree.get("name", "")),
+                                                     tree.get("classes"))
             return self.proxies[handle]
         if tree.get("side") == "server" and handle in self.objects:
             return self.objects[handle]
@@ -172,6 +188,16 @@ class AnswerServer:
                     value = Opaque(value)
                 values[name] = value
         return {"op": "return", "value": values}
+
+    def op_methods(self, request: dict) -> dict:
+        namespace = self.shell.user_ns
+        found = {}
+        for name in request["classes"]:
+            cls = namespace.get(name)
+            if isinstance(cls, type):
+                found[name] = {attr: value for attr, value in vars(cls).items()
+                               if isinstance(value, FunctionType)}
+        return {"op": "return", "value": found}
 
     def op_call(self, request: dict) -> dict:
         from backprop_grading.warnings_capture import warnings_as_notes
@@ -249,19 +275,72 @@ class Opaque:
         self.value = value
 
 
-class CallbackProxy:
-    """A function of the trusted side (a test's helper): calling it runs it there."""
+def notebook_classes(obj: object) -> list[str]:
+    """Qualified names of the classes of ``obj`` defined by a notebook cell, most derived first."""
+    return [str(cls.__qualname__) for cls in type(obj).__mro__ if cls.__module__ == "__main__"]
 
-    def __init__(self, server: AnswerServer, handle: int, name: str) -> None:
-        self.server, self.handle, self.__name__ = server, handle, name
+
+class CallbackProxy:
+    """A function or object of the trusted side (a test's helper, a test's ``Value``).
+
+    Calling it runs it there; its public attributes are read and set there, one request each.
+    It claims the first class of its object's that this process's notebook also defines (by
+    name), so ``isinstance`` and the operators of :data:`OPERATORS` work as on a local object.
+    """
+
+    def __init__(self, server: AnswerServer, handle: int, name: str,
+                 classes: object = None) -> None:
+        object.__setattr__(self, "_bp_server", server)
+        object.__setattr__(self, "_bp_id", handle)
+        object.__setattr__(self, "_bp_classes", [str(c) for c in classes or []
+                                                 if isinstance(c, str)])
+        object.__setattr__(self, "__name__", name)
+
+    def _bp_request(self, message: dict, args: tuple = (), kwargs: dict | None = None) -> object:
+        server = object.__getattribute__(self, "_bp_server")
+        return outcome(server.channel.request(message), args, kwargs or {})
 
     def __call__(self, *args: object, **kwargs: object) -> object:
-        reply = self.server.channel.request({"op": "callback", "target": self, "args": args,
-                                             "kwargs": kwargs})
-        return outcome(reply, args, kwargs)
+        return self._bp_request({"op": "callback", "target": self, "args": args,
+                                 "kwargs": kwargs}, args, kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._bp_request({"op": "getattr", "target": self, "name": name})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        self._bp_request({"op": "setattr", "target": self, "name": name, "value": value})
+
+    @property
+    def __class__(self) -> type:
+        namespace = object.__getattribute__(self, "_bp_server").shell.user_ns
+        for name in object.__getattribute__(self, "_bp_classes"):
+            cls = namespace.get(name.rpartition(".")[2])
+            if isinstance(cls, type) and cls.__qualname__ == name and cls.__module__ == "__main__":
+                return cls
+        return CallbackProxy
 
     def __repr__(self) -> str:
-        return f"<function {self.__name__} (runs on the grading side)>"
+        cls = self.__class__
+        if cls is not CallbackProxy and cls.__repr__ is not object.__repr__:
+            return cls.__repr__(self)
+        return f"<{object.__getattribute__(self, '__name__')} (lives on the grading side)>"
+
+
+def _proxy_operator(name: str):
+    def operator(self: CallbackProxy, *args: object) -> object:
+        method = getattr(self.__class__, name, None)
+        if method is None or self.__class__ is CallbackProxy:
+            return NotImplemented
+        return method(self, *args)
+
+    operator.__name__ = name
+    return operator
+
+
+for _name in OPERATORS:
+    setattr(CallbackProxy, _name, _proxy_operator(_name))
 
 
 def _replace_code(function: FunctionType, key: str) -> None:

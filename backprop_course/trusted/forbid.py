@@ -5,11 +5,17 @@ The answer server must forward these functions to the trusted side from its star
 are evaluated only when a test runs. So the instructor's cells are read ahead: every ``forbid=``
 keyword argument, with the module-level assignments it uses (``KIT = (gradcheck.numerical_gradient,
 ...)``, ``FORBID = (Linear, *FINITE_DIFFERENCES)``), is evaluated in a scratch namespace
-holding the cells' imports of ``backprop_kit``, ``numpy``, ``scipy`` and the standard library
-and their function definitions. An expression that cannot be evaluated that way (a function's
-parameter, ``forbid=forbid``) is skipped; a ``call()`` that
-then forbids a function the server does not forward cannot detect delegation to it, which the
-pipeline tests (reference solutions must score full marks, delegating ones must not) reveal.
+holding the cells' imports of ``backprop_kit``, ``backprop_experiments``, ``numpy``, ``scipy`` and
+the standard library and their function definitions. An expression that cannot be evaluated that
+way is skipped, and a ``call()`` that then forbids a function the server does not forward could
+not detect delegation to it: :func:`unresolved_forbids` lists such expressions (only a helper's
+own parameter, ``forbid=forbid``, may be one; tests/grading/test_trusted_forbid.py checks every
+notebook).
+
+The experiments (``backprop_experiments``) that the instructor's cells import are forwarded as a
+whole (:func:`forwarded_functions`): they are instructor code, some exercises' reference
+implementations live there, and a demo cell that trains a network with them then runs on the
+trusted side in one request instead of one request per forwarded kit call inside the loop.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Iterable
-from types import FunctionType
+from types import FunctionType, ModuleType
 
 from backprop_grading import delegation
 
-ALLOWED_IMPORTS = ("backprop_kit", "numpy", "scipy")
+#: Packages whose imports in the instructor's cells are repeated here: the kit, the experiments
+#: (reference implementations of some exercises live there) and what they need.
+EXPERIMENTS = "backprop_experiments"
+ALLOWED_IMPORTS = ("backprop_kit", EXPERIMENTS, "numpy", "scipy")
 
 
 def _imports_allowed(node: ast.Import | ast.ImportFrom) -> bool:
@@ -48,6 +57,71 @@ def forbidden_functions(sources: Iterable[str]) -> list[FunctionType]:
         no reference implementation lives there, and the answer server cannot tell two
         generated functions of one module apart.
     """
+    namespace, assignments, expressions = _read(sources)
+    items: list[object] = []
+    for expression in expressions:
+        value = _evaluate(expression, namespace, assignments, set())
+        if isinstance(value, (tuple, list)):
+            items += value
+    functions: dict[int, FunctionType] = {}
+    for item in items:
+        try:
+            found = delegation.forbidden_functions([item])
+        except TypeError:  # not something call() can forbid: call() itself will say so
+            continue
+        functions.update((id(f), f) for f in found
+                         if not f.__code__.co_filename.startswith("<"))
+    return list(functions.values())
+
+
+def forwarded_functions(sources: Iterable[str]) -> list[FunctionType]:
+    """The functions the answer server forwards to the trusted side, read from ``sources``.
+
+    Returns
+    -------
+    list of functions
+        :func:`forbidden_functions`, and every function defined in a module of
+        ``backprop_experiments`` that the cells import (module level and in classes).
+    """
+    from .answer_server import kit_functions
+
+    namespace = _read(sources)[0]
+    modules = {getattr(value, "__module__", None) if not isinstance(value, ModuleType)
+               else value.__name__ for value in namespace.values()}
+    functions = {id(f): f for f in forbidden_functions(sources)}
+    for name in sorted(m for m in modules if isinstance(m, str)
+                       and m.split(".")[0] == EXPERIMENTS and m != EXPERIMENTS):
+        functions.update((id(f), f) for f in kit_functions(sys.modules[name])
+                         if not f.__code__.co_filename.startswith("<"))
+    return list(functions.values())
+
+
+def unresolved_forbids(sources: Iterable[str]) -> list[str]:
+    """The ``forbid=`` expressions in ``sources`` that cannot be evaluated in full here.
+
+    A helper's own parameter (``def graded(..., forbid): call(..., forbid=forbid)``) is not
+    listed: the expressions its callers pass are read where they are written.
+
+    Returns
+    -------
+    list of str
+        Each expression's source text; any kit function named only there would not be
+        forwarded, so delegation to it would go unseen.
+    """
+    namespace, assignments, expressions = _read(sources)
+    unresolved = []
+    for expression in expressions:
+        _evaluate(expression, namespace, assignments, set())
+        try:
+            eval(compile(ast.Expression(expression), "<forbid>", "eval"), namespace)
+        except Exception:
+            unresolved.append(ast.unparse(expression))
+    return unresolved
+
+
+def _read(sources: Iterable[str]) -> tuple[dict, dict[str, list[ast.expr]], list[ast.expr]]:
+    """The cells' allowed imports and function definitions run in a scratch namespace, their
+    module-level assignments, and their ``forbid=`` expressions (less helpers' parameters)."""
     namespace: dict = {}
     assignments: dict[str, list[ast.expr]] = {}
     expressions: list[ast.expr] = []
@@ -70,22 +144,13 @@ def forbidden_functions(sources: Iterable[str]) -> list[FunctionType]:
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], ast.Name):
                 assignments.setdefault(node.targets[0].id, []).append(node.value)
+        parameters = {a.arg for f in ast.walk(tree)
+                      if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                      for a in (*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs)}
         expressions += [k.value for n in ast.walk(tree) if isinstance(n, ast.Call)
-                        for k in n.keywords if k.arg == "forbid"]
-    items: list[object] = []
-    for expression in expressions:
-        value = _evaluate(expression, namespace, assignments, set())
-        if isinstance(value, (tuple, list)):
-            items += value
-    functions: dict[int, FunctionType] = {}
-    for item in items:
-        try:
-            found = delegation.forbidden_functions([item])
-        except TypeError:  # not something call() can forbid: call() itself will say so
-            continue
-        functions.update((id(f), f) for f in found
-                         if not f.__code__.co_filename.startswith("<"))
-    return list(functions.values())
+                        for k in n.keywords if k.arg == "forbid"
+                        and not (isinstance(k.value, ast.Name) and k.value.id in parameters)]
+    return namespace, assignments, expressions
 
 
 def _evaluate(expression: ast.expr, namespace: dict, assignments: dict[str, list[ast.expr]],

@@ -10,6 +10,14 @@ Jupyter kernel that never receives student code. In that kernel this module
 - before each cell, binds the student's global names into the kernel's namespace as
   :class:`StandIn` objects (functions, classes, instances: every use is a request to the
   answer server) or as copies of plain data; names a trusted cell defined stay the trusted ones;
+- gives the student's code handles, never copies, for the test's own objects (instances of
+  classes that a trusted cell defined): the student's process reads and sets their public
+  attributes here, one request each (``_``-names are refused), so a graph of ``Value`` nodes
+  mixes nodes of both sides and each node lives where it was made;
+- forwards the methods a student's cell added to a class of the instructor's setup
+  (``Value.__add__ = value_add``) from the trusted copy of that class, so that ``x * y`` in a
+  test runs the student's operator (:meth:`Session.mirror_methods`); what the instructor's
+  cells defined on the class is never replaced;
 - serves the answer server's requests while a call is under way: a test's helper function
   passed to the student's function (``callback``), and a forwarded kit function
   (``kit_call``). A kit function that the running ``call(..., forbid=...)`` forbids is refused
@@ -28,8 +36,9 @@ from pathlib import Path
 from backprop_grading.delegation import delegation_failure, forbidden_now
 
 from . import answer_server, wire
+from .answer_server import OPERATORS, notebook_classes
 from .channel import Channel, error_reply, outcome, perform
-from .forbid import forbidden_functions
+from .forbid import forwarded_functions
 
 MIME = "application/x-backprop-student-cell+json"
 TRUSTED_DIR = Path(__file__).resolve().parent
@@ -81,7 +90,21 @@ class StandIn:
         self._bp_session.call(setattr, (self, name, value), {}, op="setattr")
 
     def __repr__(self) -> str:
+        cls = self.__class__
+        if cls is not StandIn and cls.__repr__ is not object.__repr__:
+            return cls.__repr__(self)
         return str(self._bp_tree.get("repr", "<student object>"))
+
+    @property
+    def __class__(self) -> type:
+        """The trusted class of the same name as the student object's (``isinstance(out,
+        Value)`` in a test), if a trusted cell defined one; else StandIn."""
+        for name in self._bp_tree.get("classes") or ():
+            cls = self._bp_session.namespace.get(str(name).rpartition(".")[2])
+            if (isinstance(cls, type) and type(cls) is not StandIn
+                    and cls.__qualname__ == name and cls.__module__ == "__main__"):
+                return cls
+        return StandIn
 
     @property
     def __dict__(self) -> dict:  # vars(stand_in): a copy of the student object's attributes
@@ -100,6 +123,31 @@ class StandIn:
         return iter(self.__getattr__("__iter__")())
 
 
+def _stand_in_operator(name: str):
+    def operator(self: StandIn, *args: object) -> object:
+        cls = self.__class__
+        if cls is not StandIn and getattr(cls, name, None) is not None:
+            return getattr(cls, name)(self, *args)  # the trusted class's (or its forwarder)
+        return self.__getattr__(name)(*args)
+
+    operator.__name__ = name
+    return operator
+
+
+for _name in OPERATORS:
+    setattr(StandIn, _name, _stand_in_operator(_name))
+
+
+def _forwarding_method(function: StandIn, name: str):
+    """A method of a trusted class that runs the student's ``function`` (self included)."""
+    def method(self: object, *args: object, **kwargs: object) -> object:
+        return function(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__bp_forwards__ = function
+    return method
+
+
 class Session:
     """The answer server's process and everything the trusted side keeps about it.
 
@@ -110,17 +158,19 @@ class Session:
     sandbox : dict or None
         Start the server inside the bubblewrap sandbox (:func:`server_command`).
     trusted_sources : list of str
-        The instructor's setup and test cells: their ``forbid=`` arguments decide which kit
-        functions the server forwards (see :mod:`.forbid`).
+        The instructor's setup and test cells: their ``forbid=`` arguments and their imports
+        of ``backprop_experiments`` decide which functions the server forwards (see
+        :mod:`.forbid`).
     """
 
     def __init__(self, workdir: str, trusted_sources: list[str], sandbox: dict | None) -> None:
         self.kit = {answer_server.function_key(f): f
-                    for f in forbidden_functions(trusted_sources)}
+                    for f in forwarded_functions(trusted_sources)}
         self.callbacks: dict[int, object] = {}
         self.stand_ins: dict[int, StandIn] = {}
         self.student_names: set[str] = set()
         self.bound: dict[str, object] = {}
+        self.namespace: dict = {}  # the trusted kernel's, from the first bind()
         self.delegated: str | None = None
         self.broken: str | None = None
         self.depth = 0  # requests under way (a test's callback may call the student again)
@@ -139,12 +189,14 @@ class Session:
     def handle_for(self, obj: object) -> dict:
         if isinstance(obj, StandIn):
             return {"$": "handle", "side": "server", "id": obj._bp_tree["id"]}
-        if not callable(obj):
+        classes = [] if isinstance(obj, type) else notebook_classes(obj)
+        if not (callable(obj) or classes):
             raise TypeError(f"a {type(obj).__name__} cannot be given to the student's code: "
-                            f"only plain data, kit objects and functions cross the channel")
+                            f"only plain data, kit objects, functions and objects of the "
+                            f"notebook's classes cross the channel")
         self.callbacks.setdefault(id(obj), obj)
-        return {"$": "handle", "side": "trusted", "id": id(obj),
-                "name": str(getattr(obj, "__name__", "function"))}
+        return {"$": "handle", "side": "trusted", "id": id(obj), "classes": classes,
+                "name": str(getattr(obj, "__name__", type(obj).__name__))}
 
     def resolve_handle(self, tree: dict) -> object:
         handle = tree.get("id")
@@ -201,6 +253,8 @@ class Session:
                 if not any(target is known for known in self.callbacks.values()):
                     raise ValueError("callback to an unknown function")
                 return perform(target, request["args"], request["kwargs"])
+            if request["op"] in ("getattr", "setattr"):
+                return self._attribute(request)
             if request["op"] == "kit_call":
                 function = self.kit[request["key"]]
                 forbidden = forbidden_now().get(id(function.__code__))
@@ -212,6 +266,44 @@ class Session:
         except Exception as error:
             return error_reply(error)
 
+    def _attribute(self, request: dict) -> dict:
+        """A public attribute of a test's object, read or set for the student's process."""
+        target, name = request["target"], request["name"]
+        if not (isinstance(name, str) and name.isidentifier() and not name.startswith("_")):
+            raise AttributeError(f"the student's code may use only public attributes of the "
+                                 f"test's objects, not {name!r}")
+        if isinstance(target, type) or not notebook_classes(target) \
+                or not any(target is known for known in self.callbacks.values()):
+            raise AttributeError(f"{name!r}: only the attributes of the test's objects can be "
+                                 f"used from the student's code")
+        if request["op"] == "getattr":
+            return perform(getattr, (target, name), {})
+        return perform(setattr, (target, name, request["value"]), {})
+
+    def mirror_methods(self) -> None:
+        """Forward the functions the student's process stored in the instructor's classes.
+
+        For each class a trusted cell defined, each public function or operator
+        (:data:`~.answer_server.OPERATORS`) that the student's copy of the class holds and the
+        trusted copy does not define itself becomes a method here that calls the student's
+        function (with ``self`` a handle when it is a test's object).
+        """
+        classes = {name: cls for name, cls in self.namespace.items()
+                   if isinstance(cls, type) and type(cls) is not StandIn
+                   and cls.__module__ == "__main__" and not name.startswith("_")}
+        if not classes:
+            return
+        found = outcome(self.request({"op": "methods", "classes": sorted(classes)}), (), {})
+        for name, methods in found.items():
+            cls = classes.get(name)
+            for attr, function in methods.items() if cls is not None else ():
+                own = vars(cls).get(attr)
+                allowed = attr in OPERATORS or not attr.startswith("_")
+                if allowed and isinstance(function, StandIn) and (
+                        own is None or getattr(own, "__bp_forwards__", None) is not None):
+                    if getattr(own, "__bp_forwards__", None) is not function:
+                        setattr(cls, attr, _forwarding_method(function, attr))
+
     # ------------------------------------------------------------------------ cells
     def run(self, source: str, student: bool) -> dict:
         """Run a cell in the student's process; ``student`` cells' new names get stand-ins."""
@@ -222,8 +314,10 @@ class Session:
 
     def bind(self, namespace: dict) -> None:
         """Bind the student's names that no trusted cell has defined into ``namespace``."""
+        self.namespace = namespace
         if not self.student_names:
             return
+        self.mirror_methods()
         values = outcome(self.request({"op": "globals", "names": sorted(self.student_names)}),
                          (), {})
         for name, value in values.items():

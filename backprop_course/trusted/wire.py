@@ -7,14 +7,19 @@ A message is one value tree turned into a JSON header plus raw array buffers::
 Values that JSON holds (None, bool, int, float, str) travel as themselves; everything else is a
 tagged object ``{"$": tag, ...}``:
 
-- ``tuple``, ``list``, ``dict`` (keys of any value type), ``complex``;
+- ``tuple``, ``list``, ``dict`` (keys of any value type), ``complex``, ``slice`` (of ints);
+  ``method``: a kit function bound to a kit object sent in the same message (a layer's
+  ``forward`` that a test wrapped in a counter stays bound to the copy of the layer);
+  ``kittuple``: a
+  NamedTuple class of the course's packages with its items;
 - ``array`` / ``scalar``: a numpy array or scalar as raw bytes with dtype and shape; only bool,
   integer, float and complex dtypes (never object, string or structured ones);
 - ``ref``: a second occurrence of a list, dict, array or kit object in the same message, so
   that identity survives (``[a, a]`` arrives as one array twice, and a cycle stays a cycle);
-- ``numpy`` / ``kitref`` / ``builtin``: a numpy function or type, a function or class of
-  ``backprop_kit``, a builtin type, by name (resolved by each side in its own interpreter);
-- ``kit``: an instance of a ``backprop_kit`` class, as class path and attribute values;
+- ``numpy`` / ``kitref`` / ``builtin``: a numpy function or type, a function or class of the
+  course's packages (:data:`KIT`: ``backprop_kit`` and ``backprop_experiments``), a builtin type,
+  by name (resolved by each side in its own interpreter);
+- ``kit``: an instance of a class of those packages, as class path and attribute values;
 - ``rng``: a ``numpy.random.Generator``, as its bit generator's state;
 - ``handle``: anything else, left in the process that owns it; the :class:`Codec` of each
   side decides what it may send that way (see ``encode_other`` and ``decode_handle``).
@@ -27,7 +32,7 @@ that checks ``params is the_params_it_gave`` after a round trip through the stud
 passes). Numbers live for one exchange: :meth:`Codec.forget` is called by each side when its
 outermost request is answered.
 
-Decoding builds nothing but these types; a class path outside ``backprop_kit``, a refused dtype,
+Decoding builds nothing but these types; a class path outside :data:`KIT`, a refused dtype,
 a message or array over the size caps, or a malformed header raises :class:`WireError`.
 """
 
@@ -38,7 +43,7 @@ import importlib
 import json
 import struct
 from collections.abc import Callable
-from types import BuiltinFunctionType, FunctionType, ModuleType
+from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import BinaryIO
 
 import numpy as np
@@ -48,7 +53,8 @@ MAX_HEADER_BYTES = 64 << 20
 MAX_BUFFER_BYTES = 2 << 30
 #: numpy dtype kinds that may travel: bool, signed and unsigned integers, floats, complex.
 ALLOWED_KINDS = frozenset("biufc")
-KIT = "backprop_kit"
+#: The packages whose functions and classes travel by name, and whose objects travel as data.
+KIT = ("backprop_kit", "backprop_experiments")
 #: Builtin types that may travel by name (``dtype=float``, ``isinstance`` targets).
 BUILTIN_TYPES = ("bool", "int", "float", "complex", "str", "list", "tuple", "dict", "slice")
 #: Exceptions that cross the channel as themselves; any other is sent as its nearest base here.
@@ -68,7 +74,7 @@ class WireError(ValueError):
 
 
 def _is_kit_path(path: str) -> bool:
-    return path == KIT or path.startswith(KIT + ".")
+    return any(path == package or path.startswith(package + ".") for package in KIT)
 
 
 def kit_object_path(obj: object) -> str | None:
@@ -82,16 +88,16 @@ def kit_object_path(obj: object) -> str | None:
 
 
 def resolve_kit_path(path: str) -> object:
-    """The kit function or class at ``module:qualname``; WireError outside ``backprop_kit``."""
+    """The kit function or class at ``module:qualname``; WireError outside :data:`KIT`."""
     module_name, _, qualname = path.partition(":")
     if not _is_kit_path(module_name) or not qualname:
-        raise WireError(f"expected a backprop_kit path module:qualname, got {path!r}")
+        raise WireError(f"expected a path module:qualname in {' or '.join(KIT)}, got {path!r}")
     obj: object = importlib.import_module(module_name)
     for part in qualname.split("."):
         obj = vars(obj).get(part) if isinstance(obj, (type, ModuleType)) else None
         obj = getattr(obj, "__func__", obj)  # static and class methods
     if kit_object_path(obj) is None:
-        raise WireError(f"{path!r} is not a function or class of backprop_kit")
+        raise WireError(f"{path!r} is not a function or class of {' or '.join(KIT)}")
     return obj
 
 
@@ -274,6 +280,16 @@ class _Encoder:
             return {"$": "complex", "re": self.encode(value.real), "im": self.encode(value.imag)}
         if type(value) is tuple:
             return {"$": "tuple", "items": [self.encode(v) for v in value]}
+        if type(value) is slice:
+            return {"$": "slice", "items": [self.encode(value.start), self.encode(value.stop),
+                                            self.encode(value.step)]}
+        if (isinstance(value, MethodType) and kit_object_path(value.__func__)
+                and kit_object_path(type(value.__self__)) and hasattr(value.__self__, "__dict__")):
+            return {"$": "method", "self": self.encode(value.__self__),
+                    "func": {"$": "kitref", "path": kit_object_path(value.__func__)}}
+        if isinstance(value, tuple) and kit_object_path(type(value)):  # a kit NamedTuple
+            return {"$": "kittuple", "path": kit_object_path(type(value)),
+                    "items": [self.encode(v) for v in value]}
         if isinstance(value, np.generic) and not isinstance(value, np.ndarray):
             return self._array(np.asarray(value), "scalar")
         if type(value) in (list, dict) or isinstance(value, np.ndarray) or (
@@ -404,6 +420,24 @@ class _Decoder:
         self.memo.append(obj)
         vars(obj).update({str(k): self.decode(v) for k, v in tree["state"].items()})
         return obj
+
+    def _method(self, tree: dict) -> MethodType:
+        function, owner = self.decode(tree["func"]), self.decode(tree["self"])
+        if not (isinstance(function, FunctionType) and kit_object_path(type(owner))):
+            raise WireError("a method needs a kit function and a kit object")
+        return MethodType(function, owner)
+
+    def _slice(self, tree: dict) -> slice:
+        items = self._tuple(tree)
+        if len(items) != 3 or not all(i is None or type(i) is int for i in items):
+            raise WireError(f"a slice needs three ints or None, got {items!r}")
+        return slice(*items)
+
+    def _kittuple(self, tree: dict) -> tuple:
+        cls = resolve_kit_path(tree["path"])
+        if not (isinstance(cls, type) and issubclass(cls, tuple)):
+            raise WireError(f"{tree['path']!r} is not a tuple class")
+        return tuple.__new__(cls, self._tuple(tree))  # the class's own __new__ does not run
 
     def _rng(self, tree: dict) -> np.random.Generator:
         state = self.decode(tree["state"])

@@ -27,6 +27,7 @@ def roundtrip(value, codec=CODEC):
 
 @pytest.mark.parametrize("value", [None, True, 0, -3, 2**70, 1.5, float("inf"), "tëxt", 2 - 1j,
                                    (1, (2.0, "a")), [1, [2]], {"a": 1, (1, 2): [None]},
+                                   slice(None), slice(1, -2, 3),
                                    np.float32(2.5), np.int64(-7), np.bool_(True)])
 def test_plain_values_round_trip_with_their_types(value):
     back = roundtrip(value)
@@ -64,6 +65,30 @@ def test_kit_objects_travel_as_class_and_state_and_generators_as_state():
     assert back_rng.normal() == rng.normal()
 
 
+def test_experiment_objects_and_named_tuples_travel_as_data():
+    from backprop_experiments.clipping import RNNGradients
+    from backprop_experiments.speed_of_learning import SpeedOfLearning
+
+    grads = RNNGradients(2.5, {"W": np.eye(2)}, np.arange(3.0))
+    back = roundtrip(grads)
+    assert type(back) is RNNGradients and back.loss == 2.5
+    np.testing.assert_array_equal(back.grads["W"], np.eye(2))
+    np.testing.assert_array_equal(back.state_grad_norms, np.arange(3.0))
+    result = SpeedOfLearning(**{name: np.ones(2) for name in SpeedOfLearning.__dataclass_fields__})
+    assert type(roundtrip(result)) is SpeedOfLearning
+
+
+def test_a_kit_method_stays_bound_to_the_copy_of_its_layer():
+    from backprop_kit.flops import CallCounter
+
+    layer = Linear(3, 2, rng=np.random.default_rng(0))
+    layer.forward = CallCounter(layer.forward)
+    copy = roundtrip(layer)
+    copy.forward(np.ones((1, 3)))
+    assert copy.forward.calls == 1 and layer.forward.calls == 0
+    assert copy.cache is not None and layer.cache is None  # the copy's own forward ran
+
+
 def test_numpy_and_kit_functions_travel_by_name():
     from backprop_kit.gradcheck import numerical_gradient
 
@@ -86,6 +111,10 @@ def test_a_pickle_is_not_a_message():
 @pytest.mark.parametrize("header", [
     '{"$": "kit", "path": "os:system", "state": {}}',
     '{"$": "kitref", "path": "subprocess:Popen"}',
+    '{"$": "kittuple", "path": "backprop_kit.layers:Linear", "items": []}',
+    '{"$": "kittuple", "path": "os:stat_result", "items": []}',
+    '{"$": "slice", "items": [1.5, null, null]}',
+    '{"$": "method", "self": 1, "func": {"$": "kitref", "path": "backprop_kit.flops:MacCounter"}}',
     '{"$": "array", "dtype": "|O", "shape": [1], "buffer": 0}',
     '{"$": "numpy", "name": "_core"}',
     '{"$": "rng", "state": {"bit_generator": "os"}}',
