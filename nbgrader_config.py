@@ -17,9 +17,9 @@ c.CourseDirectory.release_directory = "notebooks"
 
 # Student code runs only in a bubblewrap sandbox (backprop_course/sandbox.py), and the points are
 # decided outside it (backprop_course/trusted/): nbgrader's default autograde steps, with Execute
-# replaced by TrustedExecute. For the assignments listed below, the test cells run in a trusted
-# kernel that never receives student code, and the student's cells in a sandboxed process that
-# answers calls; the other assignments run every cell in one sandboxed kernel (SandboxedExecute).
+# replaced by TrustedExecute: for every assignment, the test cells run in a trusted shell (forked
+# from the grading process for each notebook) that never receives student code, and the
+# student's cells in a sandboxed process that answers calls.
 # Without bwrap, grading stops with an error that says how to fix it;
 # `nbgrader autograde ... --SandboxedExecute.sandbox=False` (or `backprop-course grade
 # --no-sandbox`) grades WITHOUT any isolation.
@@ -31,11 +31,6 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
-]
-c.TrustedExecute.assignments = [
-    "01_chain_rule", "02_scalar_autodiff", "03_vectorized_backprop", "04_losses",
-    "05_training_mlp", "06_gradient_checking", "07_cnn_backprop", "08_rnn_backprop",
-    "09_vanishing_exploding", "10_remedies", "11_cost_of_backprop",
 ]
 # Per-cell budget while autograding; the slowest cell of any notebook is well under this.
 c.Execute.timeout = 120

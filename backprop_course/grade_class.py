@@ -61,6 +61,7 @@ from backprop_course.worker import (  # noqa: F401  (scan_submission, extra_file
     review_notes,
     scan_submission,
     template_course,
+    warm_up,
 )
 
 DEFAULT_NOTEBOOK_SECONDS = 600.0
@@ -170,6 +171,7 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
 
         if spec is None:
             if todo:
+                warm_up()  # each student's run is forked from here
                 with template_course(bundle) as template:
                     _run_locally(template, bundle, todo, workers, limits, on_outcome)
         elif todo:

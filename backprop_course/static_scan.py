@@ -1,11 +1,12 @@
 """Read a submitted notebook without running it and flag code that tries to cheat the grading.
 
-The in-kernel checks of :mod:`backprop_grading` stop most tampering while the tests run;
-this scan tells the instructor *who tried*, and it also explains submissions that nbgrader
-cannot grade at all (bytes that are not UTF-8, JSON that is not a notebook, cells whose nbgrader
-metadata was stripped, another assignment's notebook). It never executes student code: answer
-cells and cells the student added are parsed with :mod:`ast` (after IPython's own translation of
-``%magics`` and ``!shell`` lines), and a cell that does not parse is flagged, not fatal.
+Nothing a notebook does to its own process reaches the tests (they run in the trusted kernel,
+:mod:`backprop_course.trusted`); this scan tells the instructor *who tried*, and it also
+explains submissions that nbgrader cannot grade at all (bytes that are not UTF-8, JSON that is
+not a notebook, cells whose nbgrader metadata was stripped, another assignment's notebook). It
+never executes student code: answer cells and cells the student added are parsed with :mod:`ast`
+(after IPython's own translation of ``%magics`` and ``!shell`` lines), and a cell that does not
+parse is flagged, not fatal.
 
 Each finding is a :class:`Flag`. What is flagged in student code:
 
@@ -37,7 +38,7 @@ from nbformat import NotebookNode
 
 #: Names the locked setup cell binds and every test cell uses.
 PROTECTED_NAMES = ("check", "check_close", "check_shape", "call", "Rubric", "GradingFailure",
-                   "TamperingDetected", "np", "numpy")
+                   "np", "numpy")
 #: Module roots whose attributes student code must never assign.
 WATCHED_ROOTS = {"numpy": "numpy-patched", "builtins": "builtins-patched",
                  "sys": "sys-patched", "backprop_kit": "kit-patched",

@@ -26,6 +26,7 @@ import atexit
 import contextlib
 import copy
 import ctypes
+import importlib
 import os
 import pickle
 import re
@@ -161,6 +162,45 @@ def ensure_sandbox(memory_bytes: int | None) -> None:
     if memory_bytes not in _sandbox_checked:
         require_sandbox(SandboxLimits(memory_bytes=memory_bytes))
         _sandbox_checked.add(memory_bytes)
+
+
+#: What a grading run imports besides the trusted side's modules: nbgrader's autograde and
+#: feedback steps and the libraries they load on first use.
+WARM_MODULES = ("nbgrader.converters", "nbgrader.preprocessors", "nbconvert.exporters.html",
+                "nbconvert.filters.markdown_mistune", "nbconvert.preprocessors.sanitize",
+                "nbconvert.preprocessors.csshtmlheader", "bleach", "bs4", "soupsieve",
+                "pygments.formatters.html", "IPython.lib.lexers", "backprop_course.feedback",
+                "backprop_course.trusted.executor")
+
+
+def warm_up() -> None:
+    """Prepare this process to fork grading runs: import what every run needs
+    (:data:`WARM_MODULES`, :func:`~backprop_course.trusted.trusted_shell.warm_imports`) and
+    render one small notebook to HTML, so that regular expressions, lexers and CSS selectors
+    are compiled once. Only libraries and the course's own packages run here, never a
+    submission. numpy's BLAS is loaded single-threaded (:data:`SINGLE_THREADED`), as every
+    run sets it."""
+    for name in SINGLE_THREADED:
+        os.environ.setdefault(name, "1")
+    from backprop_course.trusted.trusted_shell import warm_imports
+
+    warm_imports()
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # optional: the run imports what it needs itself
+            pass
+    try:
+        from nbconvert.exporters import HTMLExporter
+
+        sample = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_markdown_cell("# A *title*\n\nText with `code` and $x^2$."),
+            nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output(
+                "stream", name="stdout", text="1\n")])],
+            metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}})
+        HTMLExporter(template_name="classic").from_notebook_node(sample)
+    except Exception:
+        pass
 
 
 # --- the static scan -------------------------------------------------------------------------

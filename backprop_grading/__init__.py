@@ -25,47 +25,17 @@ Nothing here writes to stderr for a correct answer: nbgrader scores a test cell 
 stderr output, so importing this package also routes Python warnings (numpy's floating-point
 warnings included) to stdout.
 
-Tamper detection
-----------------
-Importing the package captures the genuine numpy functions, built-ins and helpers; every check,
-``call`` and ``Rubric.score`` (and, inside IPython, a hook before every cell) first compares the
-live state with those captures and raises :class:`TamperingDetected` ("Tampering detected:
-np.allclose was replaced in your notebook; remove that line and restart the kernel"). The
-comparisons themselves use ufuncs and C functions bound at import, so a patched ``np.allclose``
-cannot make a wrong answer pass even before it is reported. Watched:
-
-- every callable and submodule of ``numpy``, ``numpy.testing``, ``numpy.linalg``,
-  ``numpy.random`` and of the internal numpy modules ``np.allclose`` and
-  ``np.testing.assert_allclose`` are built from, including a replaced ``__code__``;
-  ``sys.modules['numpy']``;
-- the built-ins test cells and the helpers use (``abs``, ``len``, ``isinstance``, ``all``,
-  ``max``, ``print``, ``AssertionError``, ``__import__``, ... in
-  :data:`~backprop_grading.originals.WATCHED_BUILTINS`), and notebook globals hiding some
-  of them (``isinstance = ...``);
-- ``sys._getframe``, ``sys.setprofile``, ``sys.getprofile``, ``sys.modules``;
-- every attribute of the grading modules, the code and defaults of every grading function, the
-  contents of every grading class (``Rubric.score = ...``);
-- the calling notebook's ``check``, ``check_close``, ``check_shape``, ``call``, ``Rubric``,
-  ``np``: still the originals;
-- inside IPython: the hooks that turn an error or a score into cell output
-  (``showtraceback``, ``set_custom_exc``, the display hook and formatter), the before-cell check
-  still registered, and the score being displayed as itself;
-- in ``call()``: calls of the forbidden reference implementations under any name, and
-  ``sys.setprofile`` calls that would switch that watch off.
-
-What in-kernel detection cannot prevent: the student's code runs in the same process, with
-the same powers as this package, so a determined student can defeat any of this: patch
-something not watched (numpy's other internals, IPython's classes, ``ndarray`` subclasses'
-behaviour elsewhere), replace the watchers themselves in an order that avoids every check,
-rebind all helpers and unregister the before-cell hook, run the reference in another thread,
-or change a global that the test cell computed earlier (compute expected values *after*
-``call()``, and pass copies of inputs the test reuses). Detection also sees only what exists
-when a helper runs. The second layer is a static scan of the submitted notebooks at autograde
-time, built separately; this module makes the easy cheats fail loudly and honest mistakes get
-clear messages.
+Where the tests run
+-------------------
+These helpers guard nothing against the notebook they run in: while grading, the test cells run
+in a trusted kernel that never receives student code, and the student's functions run in a
+sandboxed process that answers calls (``backprop_course/trusted/``), so a notebook that
+patches numpy, a built-in or a helper changes only its own process. (Checks inside the
+student's interpreter were deleted when every notebook moved to that design: code that runs in
+the same process can defeat any of them.) ``call(..., forbid=...)`` still tells a student in
+Jupyter that the test forbids a kit function their code used.
 """
 
-import sys
 
 from . import (
     compare,
@@ -73,15 +43,12 @@ from . import (
     diagnose,
     failures,
     formatting,
-    integrity,
-    originals,
     rubric,
     warnings_capture,
 )
 from .compare import check, check_close, check_shape
 from .delegation import call
-from .failures import ExerciseNotWritten, GradingFailure, TamperingDetected
-from .integrity import verify_integrity
+from .failures import ExerciseNotWritten, GradingFailure
 from .rubric import Rubric
 from .warnings_capture import route_warnings_to_stdout
 
@@ -89,7 +56,6 @@ __all__ = [
     "ExerciseNotWritten",
     "GradingFailure",
     "Rubric",
-    "TamperingDetected",
     "call",
     "check",
     "check_close",
@@ -99,17 +65,9 @@ __all__ = [
     "diagnose",
     "failures",
     "formatting",
-    "integrity",
-    "originals",
     "route_warnings_to_stdout",
     "rubric",
-    "verify_integrity",
     "warnings_capture",
 ]
 
 route_warnings_to_stdout()
-integrity.seal(
-    [module for name, module in sys.modules.items()
-     if name == __name__ or name.startswith(__name__ + ".")],
-    {name: globals()[name] for name in integrity.HELPER_NAMES},
-)

@@ -1,14 +1,11 @@
 """The checks a test cell makes: ``check``, ``check_close`` and ``check_shape``.
 
-Each one first verifies that the notebook has not replaced anything the grading relies on
-(:func:`~backprop_grading.integrity.verify_integrity`, given the calling cell's globals),
-then raises :class:`GradingFailure` with a targeted message, followed by the test author's hint.
-A passing check prints nothing.
+Each one raises :class:`GradingFailure` with a targeted message, followed by the test author's
+hint. A passing check prints nothing. While grading, they run in the trusted kernel, where no
+student code runs (backprop_course/trusted/), so nothing a notebook does can replace them.
 """
 
 from __future__ import annotations
-
-from sys import _getframe
 
 from numpy import array, bool_, generic, ndarray
 
@@ -23,7 +20,6 @@ from .diagnose import (
 )
 from .failures import GradingFailure
 from .formatting import format_shape
-from .integrity import verify_integrity
 
 
 def failure(problem: str, hint: str = "") -> GradingFailure:
@@ -46,13 +42,10 @@ def check(condition: bool, message: str) -> None:
     ------
     GradingFailure
         With ``message`` when ``condition`` is False.
-    TamperingDetected
-        When the notebook replaced something the grading relies on.
     TypeError
         When ``condition`` is not a single bool.
     """
     __tracebackhide__ = True  # IPython and pytest show the test cell's line, not this frame
-    verify_integrity(_getframe(1).f_globals)
     one_bool = isinstance(condition, ndarray) and condition.dtype == bool_ and condition.size == 1
     if not (isinstance(condition, (bool, bool_)) or one_bool):
         shape = f" of shape {condition.shape}" if isinstance(condition, ndarray) else ""
@@ -95,12 +88,8 @@ def check_close(actual: object, expected: object, message: str = "", *, rtol: fl
     ------
     GradingFailure
         With the targeted message.
-    TamperingDetected
-        When the notebook replaced something the grading relies on.
     """
     __tracebackhide__ = True
-    caller_globals = _getframe(1).f_globals
-    verify_integrity(caller_globals)
     if not (rtol >= 0 and atol >= 0):
         raise ValueError(f"rtol and atol must be non-negative, got rtol={rtol}, atol={atol}")
     expected_array = array(expected, copy=True, subok=False)
@@ -109,8 +98,6 @@ def check_close(actual: object, expected: object, message: str = "", *, rtol: fl
     if problem is not None:
         raise failure(problem, message)
     actual_array, problem = to_array(actual, expected_shape, name)
-    if not isinstance(actual, NUMBER_TYPES) and type(actual) is not ndarray:
-        verify_integrity(caller_globals)  # converting a list may have run the student's code
     if problem is None:
         problem = shape_problem(actual, actual_array.shape, expected_shape, name)
     if problem is None and isinstance(expected, (ndarray, generic)):
@@ -142,11 +129,8 @@ def check_shape(actual: object, expected_shape: tuple[int, ...], name: str, *,
     GradingFailure
         "dx has the wrong shape: expected shape (4, 3), got (3, 4) (transposed?)", or what the
         result is instead of an array.
-    TamperingDetected
-        When the notebook replaced something the grading relies on.
     """
     __tracebackhide__ = True
-    verify_integrity(_getframe(1).f_globals)
     if not (isinstance(expected_shape, tuple)
             and all(isinstance(n, int) and n >= 0 for n in expected_shape)):
         raise TypeError(f"expected_shape must be a tuple of non-negative ints, got "

@@ -8,20 +8,22 @@ Python function that starts running with the code objects of the forbidden funct
 name the student reached them by, their code is the same object. The previous profiler is put
 back afterwards.
 
-Limits: only the calling thread is watched (``sys.setprofile`` is per thread), and a copy of
-the reference's code (``code.replace()``) is a different code object. A student's call of
-``sys.setprofile`` inside the function is itself noticed and reported as tampering.
+This watch tells a student in Jupyter that the test forbids what their function used. It is
+not what grading relies on: the student's process could switch it off (another thread, a copied
+code object, ``sys.setprofile``). While grading, the student's function runs in the answer
+server, where the forbidden functions' code does not exist (each is a stub that asks the trusted
+side to run it), and the trusted side refuses, and reports, a forbidden function that
+:func:`forbidden_now` names (backprop_course/trusted/kernel_side.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from sys import _getframe, getprofile, setprofile
+from sys import getprofile, setprofile
 from types import CodeType, FrameType, FunctionType, MethodType
 
 from .failures import GradingFailure, not_written
-from .integrity import tampering, verify_integrity
 from .warnings_capture import warnings_as_notes
 
 
@@ -114,14 +116,11 @@ class DelegationWatch:
     ----------
     called : str or None
         Dotted name of the first forbidden function that ran.
-    profiler_changed : bool
-        True when the block called ``sys.setprofile`` or left another profiler installed.
     """
 
     def __init__(self, forbidden: dict[int, tuple[CodeType, str]]) -> None:
         self.forbidden = forbidden
         self.called: str | None = None
-        self.profiler_changed = False
         self._previous: Callable | None = None
         self._hook = self._on_event  # one bound method, to recognise it later
 
@@ -130,8 +129,6 @@ class DelegationWatch:
             entry = self.forbidden.get(id(frame.f_code))
             if entry is not None and self.called is None:
                 self.called = entry[1]
-        elif event == "c_call" and arg is setprofile and frame.f_code is not _EXIT_CODE:
-            self.profiler_changed = True
 
     def __enter__(self) -> DelegationWatch:
         self._previous = getprofile()
@@ -139,21 +136,13 @@ class DelegationWatch:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if getprofile() is not self._hook:
-            self.profiler_changed = True
         setprofile(self._previous)
 
     def verdict(self) -> GradingFailure | None:
-        """TamperingDetected if the profiler was touched, a delegation failure, or None."""
-        if self.profiler_changed:
-            return tampering("your function changed the Python profiler (sys.setprofile) "
-                             "that call() uses to watch it", fix="remove that call")
-        if self.called is not None:
-            return delegation_failure(self.called)
-        return None
+        """A delegation failure, or None."""
+        return None if self.called is None else delegation_failure(self.called)
 
 
-_EXIT_CODE = DelegationWatch.__exit__.__code__  # where the watch itself calls sys.setprofile
 #: The forbidden code of the ``call()`` running now: the trusted executor's stand-ins read it
 #: to refuse kit functions that the student's process asks the grading side to run.
 _ACTIVE_FORBID: ContextVar[dict[int, tuple[CodeType, str]] | None] = ContextVar("forbid",
@@ -196,14 +185,10 @@ def call(fn: Callable[..., object], *args: object, forbid: Iterable[object] = ()
     ExerciseNotWritten
         "exercise not written yet: replace `raise NotImplementedError()` in `f` with your
         code", when the function (or notebook code it calls) still raises the release's blank.
-    TamperingDetected
-        When the notebook replaced something the grading relies on, before or during the call.
     TypeError
         When ``fn`` is not callable or a ``forbid`` item cannot be traced.
     """
     __tracebackhide__ = True  # IPython and pytest show the test cell's line, not this frame
-    caller_globals = _getframe(1).f_globals
-    verify_integrity(caller_globals)
     if not callable(fn):
         raise TypeError(f"call() needs the student's function as its first argument, got "
                         f"{type(fn).__name__} {fn!r}")
@@ -225,5 +210,4 @@ def call(fn: Callable[..., object], *args: object, forbid: Iterable[object] = ()
     verdict = watch.verdict()
     if verdict is not None:
         raise verdict
-    verify_integrity(caller_globals)
     return result

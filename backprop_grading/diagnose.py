@@ -1,10 +1,4 @@
-"""What is wrong with a student's result: pure functions returning a message or None.
-
-The numpy functions used here are bound when the module is imported (in the notebook's locked
-setup cell) and are ufuncs, C functions and ndarray methods, none of which a notebook can
-change afterwards; so ``np.allclose = lambda *a, **k: True`` in a notebook cannot make a wrong
-result compare equal, even before tamper detection reports it.
-"""
+"""What is wrong with a student's result: pure functions returning a message or None."""
 
 from __future__ import annotations
 

@@ -23,14 +23,6 @@ class GradingFailure(AssertionError):
         self.hint = hint
 
 
-class TamperingDetected(GradingFailure):
-    """The notebook replaced something the grading relies on (numpy, a built-in, a helper).
-
-    Unlike an ordinary failure it is never turned into partial credit: a rubric that sees it
-    scores nothing.
-    """
-
-
 class ExerciseNotWritten(GradingFailure):
     """The student's function still holds the release's blank, ``raise NotImplementedError()``."""
 

@@ -11,22 +11,18 @@
 
 A part fails when anything inside raises an Exception: a failed check, or an error in the
 student's code (NotImplementedError, TypeError, ...); the failure is recorded as one line and
-the cell goes on with the next part. TamperingDetected is never recorded as a failed part: it
-propagates, and ``score()`` raises it again, so the whole cell scores zero. The parts' points
-must add up to the cell's nbgrader points. In the student's release the hidden parts are gone:
-given the cell's points, the summary says how many more are checked at grading time ("3/3
-visible points; 1 more point is checked when your work is graded").
-"""
+the cell goes on with the next part. The parts' points must add up to the cell's nbgrader
+points. In the student's release the hidden parts are gone: given the cell's points, the summary
+says how many more are checked at grading time ("3/3 visible points; 1 more point is checked
+when your work is graded"). """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from sys import _getframe
 from types import TracebackType
 
-from .failures import GradingFailure, TamperingDetected, not_written
+from .failures import GradingFailure, not_written
 from .formatting import one_line
-from .integrity import verify_integrity, verify_number_display
 
 
 class RubricMisuse(RuntimeError):
@@ -112,9 +108,6 @@ class RubricPart:
     def __exit__(self, exc_type: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> bool:
         self.rubric.open_part = None
-        if isinstance(error, TamperingDetected):
-            self.rubric.tampering = error
-            return False
         if isinstance(error, RubricMisuse) or (error is not None
                                                and not isinstance(error, Exception)):
             return False  # the author's mistake, or KeyboardInterrupt: not the student's answer
@@ -130,8 +123,6 @@ class Rubric:
     ----------
     results : list of PartResult
         One entry per completed part, in order.
-    tampering : TamperingDetected or None
-        Set when any part saw tampering; :meth:`score` raises it.
     """
 
     def __init__(self, points: int | float | None = None) -> None:
@@ -142,7 +133,6 @@ class Rubric:
             raise ValueError(f"Rubric points must be a positive number, got {points!r}")
         self.points = points
         self.results: list[PartResult] = []
-        self.tampering: TamperingDetected | None = None
         self.open_part: RubricPart | None = None
 
     def part(self, points: int | float, description: str) -> RubricPart:
@@ -191,17 +181,12 @@ class Rubric:
 
         Raises
         ------
-        TamperingDetected
-            When any part saw tampering, or the integrity check fails now.
         ValueError
             When no part was completed.
         RubricMisuse
             When the parts add up to more than the rubric's ``points``.
         """
         __tracebackhide__ = True  # IPython and pytest show the test cell's line, not this frame
-        verify_integrity(_getframe(1).f_globals)
-        if self.tampering is not None:
-            raise self.tampering
         if not self.results:
             raise ValueError("Rubric.score() needs at least one completed rubric.part(...)")
         earned = sum(r.points for r in self.results if r.failure is None)
@@ -214,5 +199,4 @@ class Rubric:
                  else f"[FAILED] {r.description} ({_format_points(r.points)}): {r.failure}"
                  for r in self.results]
         print(self._headline(earned, total) + "  ".join(items))
-        verify_number_display(earned)
         return earned

@@ -6,6 +6,10 @@ default 8 of 01_chain_rule) in a temporary course, in the ways named by ``--ways
 - ``nbgrader``: plain ``nbgrader autograde`` with the course's configuration (sandboxed); at
   W workers, W processes, each with its share of the class;
 - ``nbgrader, no sandbox``: the same with ``--SandboxedExecute.sandbox=False``;
+- ``nbgrader, stock``: plain ``nbgrader autograde`` as nbgrader ships it: its own default
+  autograde preprocessors (nbgrader's ``Execute``: one ordinary kernel per notebook, no
+  sandbox, no trusted split), set on the command line over the course's list. This is the
+  baseline of issue 14's targets;
 - ``course``: ``backprop-course grade --workers W`` (:func:`~backprop_course.grade_class`: a
   forked process per student grading from bytes in a scratch course, kernels sandboxed, this
   process recording each outcome, feedback included);
@@ -15,8 +19,11 @@ default 8 of 01_chain_rule) in a temporary course, in the ways named by ``--ways
   printed apart); its first run includes each worker building its copy of the assignment.
 
 Prints seconds per run, students per second, the speed-up over the same way at 1 worker (for
-the cluster: over ``course`` at 1 worker) and the scaling efficiency (speed-up / workers); the
-sandbox's ratios when both sandboxed and unsandboxed ways ran; and an estimate for a class of
+the cluster: over ``course`` at 1 worker), the scaling efficiency (speed-up / workers) and,
+when ``nbgrader, stock`` ran, each run's throughput per core over stock nbgrader's at 1 worker
+(``stock seconds x 1 / (seconds x workers)``; issue 14's target: at least 1.5) and over stock
+nbgrader's at the same number of workers; the sandbox's overhead (sandboxed seconds /
+unsandboxed seconds; target: at most 1.2) when both ran; and an estimate for a class of
 ``--class-size`` students x ``--notebooks`` notebooks at 1, 8 and 64 workers, from the measured
 seconds per notebook of ``course`` at 1 worker, the measured 2-worker efficiency, and the
 coordinator's measured recording time per student (the one writer's limit). A measurement, not
@@ -47,7 +54,15 @@ from backprop_course import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-WAYS = ("nbgrader", "nbgrader, no sandbox", "course", "course --no-sandbox", "cluster")
+WAYS = ("nbgrader, stock", "nbgrader", "nbgrader, no sandbox", "course", "course --no-sandbox",
+        "cluster")
+STOCK = "nbgrader, stock"
+#: nbgrader 0.9.6's own ``Autograde.autograde_preprocessors`` (its class default).
+NBGRADER_DEFAULT_AUTOGRADE = (
+    "nbgrader.preprocessors.Execute", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata")
 #: The estimate's worker counts.
 ESTIMATE_WORKERS = (1, 8, 64)
 #: The module (``backprop_course.grade_class`` the attribute is the function).
@@ -112,8 +127,9 @@ def time_course(course: Course, assignment: str, workers: int, sandbox: bool,
 
 
 def time_nbgrader(course: Course, assignment: str, names: list[str], workers: int,
-                  sandbox: bool) -> float:
-    """Plain ``nbgrader autograde`` processes, each excluding the other workers' students."""
+                  sandbox: bool, stock: bool = False) -> float:
+    """Plain ``nbgrader autograde`` processes, each excluding the other workers' students;
+    ``stock``: with nbgrader's default autograde preprocessors instead of the course's."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
     start = time.perf_counter()
@@ -125,6 +141,9 @@ def time_nbgrader(course: Course, assignment: str, names: list[str], workers: in
                    "--KernelManager.transport=ipc",
                    f"--KernelManager.ip={ipc_folders[worker]}/kernel",
                    f"--SandboxedExecute.sandbox={sandbox}"]
+        if stock:
+            command += [f"--Autograde.autograde_preprocessors={name}"
+                        for name in NBGRADER_DEFAULT_AUTOGRADE]
         if others:
             command.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
         runs.append(subprocess.Popen(command, cwd=course.root, env=env,
@@ -164,6 +183,21 @@ def estimate_hours(seconds_per_notebook: float, record_seconds: float, efficienc
     return by_workers, by_writer, max(by_workers, by_writer)
 
 
+def parse_ways(text: str) -> list[str]:
+    """Ways named in a comma-separated list; a way whose name holds a comma ("nbgrader, stock")
+    is taken whole when its pieces follow each other."""
+    pieces = [piece.strip() for piece in text.split(",") if piece.strip()]
+    ways = []
+    while pieces:
+        joined = f"{pieces[0]}, {pieces[1]}" if len(pieces) > 1 else None
+        if joined in WAYS:
+            ways.append(joined)
+            del pieces[:2]
+        else:
+            ways.append(pieces.pop(0))
+    return ways
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--assignment", default="01_chain_rule")
@@ -174,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--class-size", type=int, default=1000)
     parser.add_argument("--notebooks", type=int, default=11)
     args = parser.parse_args(argv)
-    ways = [way.strip() for way in args.ways.split(",") if way.strip()]
+    ways = parse_ways(args.ways)
     unknown = sorted(set(ways) - set(WAYS))
     if unknown:
         parser.error(f"unknown ways {unknown}; choose from {', '.join(WAYS)}")
@@ -186,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         course, names = make_course(Path(tmp), args.assignment, args.students)
         a = args.assignment
         runs: dict[str, Callable[[int], float]] = {
+            STOCK: lambda n: time_nbgrader(course, a, names, n, False, stock=True),
             "nbgrader": lambda n: time_nbgrader(course, a, names, n, True),
             "nbgrader, no sandbox": lambda n: time_nbgrader(course, a, names, n, False),
             "course": lambda n: time_course(course, a, n, True, clock=clock if n == 1 else None),
@@ -205,19 +240,30 @@ def main(argv: list[str] | None = None) -> int:
     n = args.students
     print(f"{args.assignment}, {n} students, {os.cpu_count()} CPUs")
     print(f"{'way':<22}{'workers':>8}{'seconds':>9}{'students/s':>12}{'speed-up':>10}"
-          f"{'efficiency':>12}")
+          f"{'efficiency':>12}{'per core vs stock x1':>22}{'vs stock, same workers':>24}")
+    stock_1 = seconds.get((STOCK, 1))
     for (way, workers), elapsed in seconds.items():
         base = seconds.get(("course" if way == "cluster" else way, 1))
         speedup = base / elapsed if base else float("nan")
+        per_core = stock_1 / (elapsed * workers) if stock_1 else float("nan")
+        same = seconds.get((STOCK, workers))
         print(f"{way:<22}{workers:>8}{elapsed:>9.1f}{n / elapsed:>12.3f}{speedup:>10.2f}"
-              f"{speedup / workers:>12.2f}")
+              f"{speedup / workers:>12.2f}{per_core:>22.2f}"
+              f"{same / elapsed if same else float('nan'):>24.2f}")
     if startup is not None:
         print(f"(the local:{w} cluster took {startup:.1f} s to start, not counted above)")
     print()
     for k in (1, w):
         if {("course", k), ("course --no-sandbox", k)} <= set(seconds):
-            print(f"{k} worker(s): sandbox overhead "
-                  f"{seconds['course', k] / seconds['course --no-sandbox', k]:.2f}x")
+            print(f"{k} worker(s): sandbox overhead (course / course --no-sandbox) "
+                  f"{seconds['course', k] / seconds['course --no-sandbox', k]:.2f}x "
+                  f"(target <= 1.2)")
+        if {("nbgrader", k), ("nbgrader, no sandbox", k)} <= set(seconds):
+            print(f"{k} worker(s): sandbox overhead (nbgrader / nbgrader, no sandbox) "
+                  f"{seconds['nbgrader', k] / seconds['nbgrader, no sandbox', k]:.2f}x")
+        if {("course", k), (STOCK, 1)} <= set(seconds):
+            print(f"{k} worker(s): course's throughput per core vs stock nbgrader at 1 worker "
+                  f"{seconds[STOCK, 1] / (seconds['course', k] * k):.2f}x (target >= 1.5)")
         if {("course", k), ("nbgrader", k)} <= set(seconds):
             print(f"{k} worker(s): course vs plain sandboxed nbgrader, throughput "
                   f"{seconds['nbgrader', k] / seconds['course', k]:.2f}x")

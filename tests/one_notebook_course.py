@@ -26,6 +26,14 @@ def cell(kind, source, grade_id, points=None):
     return nbformat.v4.new_code_cell(source, metadata={"nbgrader": meta})
 
 
+#: The course's autograde steps (nbgrader_config.py): the trusted executor in place of Execute.
+COURSE_AUTOGRADE = [
+    "backprop_course.trusted.executor.TrustedExecute", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata"]
+
+
 def tiny_course(root, assignment, notebook, cells, autograde_preprocessors=None):
     """Write the source notebook of ``cells`` and return nbgrader's API for the course at root.
 

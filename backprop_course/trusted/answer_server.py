@@ -171,6 +171,9 @@ class AnswerServer:
         before = {name: id(value) for name, value in namespace.items()}
         self.outputs = []
         self.shell.run_cell(request["source"], store_history=True)
+        for output in self.outputs:  # a stream's text was gathered in pieces (see Streams)
+            if output.get("output_type") == "stream" and isinstance(output["text"], list):
+                output["text"] = "".join(output["text"])
         changed = [name for name, value in namespace.items()
                    if not name.startswith("_") and before.get(name) != id(value)]
         return {"op": "return", "value": {"outputs": self.outputs, "changed": changed,
@@ -220,13 +223,19 @@ class AnswerServer:
         server = self
 
         class ResultHook(DisplayHook):
+            def start_displayhook(self) -> None:
+                pass
+
             def write_output_prompt(self) -> None:
+                pass
+
+            def finish_displayhook(self) -> None:
                 pass
 
             def write_format_data(self, format_dict, md_dict=None) -> None:
                 server.outputs.append({"output_type": "execute_result", "data": format_dict,
                                        "metadata": md_dict or {},
-                                       "execution_count": self.shell.execution_count})
+                                       "execution_count": self.prompt_count})
 
         class Publisher(DisplayPublisher):
             def publish(self, data, metadata=None, **kwargs) -> None:
@@ -237,14 +246,14 @@ class AnswerServer:
             server.outputs.append({"output_type": "error", "ename": etype.__name__,
                                    "evalue": str(evalue), "traceback": list(stb)})
 
-        self.shell.displayhook = ResultHook(shell=self.shell)
+        self.shell.displayhook = ResultHook(shell=self.shell, cache_size=self.shell.cache_size)
+        self.shell.display_trap.hook = self.shell.displayhook  # what run_cell installs
         self.shell.display_pub = Publisher(shell=self.shell)
         self.shell._showtraceback = show_traceback
         self.shell.colors = "nocolor"
-        try:
-            self.shell.enable_matplotlib("inline")
-        except Exception:  # no matplotlib: plots are simply not shown
-            pass
+        # Plots: main() selects matplotlib's inline backend, which hooks itself into this shell
+        # when a cell first imports pyplot (as in a Jupyter kernel); a notebook that never
+        # plots never imports matplotlib.
 
 
 class Streams:
@@ -254,11 +263,13 @@ class Streams:
         self.server, self.name = server, name
 
     def write(self, text: str) -> int:
+        """Add ``text`` to the cell's last output when it is this stream's (a list of pieces,
+        joined when the cell ends: thousands of prints stay linear), else start one."""
         outputs = self.server.outputs
         if outputs and outputs[-1].get("name") == self.name:
-            outputs[-1]["text"] += text
+            outputs[-1]["text"].append(str(text))
         else:
-            outputs.append({"output_type": "stream", "name": self.name, "text": text})
+            outputs.append({"output_type": "stream", "name": self.name, "text": [str(text)]})
         return len(text)
 
     def flush(self) -> None:
@@ -369,7 +380,9 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # stray C-level output must not corrupt the channel
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    inline = importlib.util.find_spec("matplotlib_inline") is not None
+    os.environ["MPLBACKEND"] = ("module://matplotlib_inline.backend_inline" if inline
+                                else os.environ.get("MPLBACKEND", "Agg"))
     server = AnswerServer(reader, writer)
     while True:
         try:

@@ -1,35 +1,42 @@
 """nbgrader's Execute step with the student's code and the grading in separate processes.
 
 :class:`TrustedExecute` replaces ``nbgrader.preprocessors.Execute`` in autograde
-(``c.Autograde.autograde_preprocessors``). The kernel nbgrader starts is the *trusted* kernel:
-it only ever runs the instructor's cells, as stored in the gradebook. For each code cell, in
-order:
+(``c.Autograde.autograde_preprocessors``). No Jupyter kernel is started: the *trusted* side is
+an IPython shell in a child forked from the grading process for this notebook alone
+(:mod:`.trusted_shell`), which only ever runs the instructor's cells, as stored in the
+gradebook. For each code cell, in order:
 
 - a *test* cell (a graded, locked cell whose source is the gradebook's) runs in the trusted
-  kernel only; the student's names in it are stand-ins (:mod:`.kernel_side`) that forward
+  shell only; the student's names in it are stand-ins (:mod:`.kernel_side`) that forward
   every call to the student's process, and its checks and its score are computed there;
 - another *locked* instructor cell (setup) runs in the student's process, so that the
-  student's namespace has the same setup globals, and then in the trusted kernel, whose
+  student's namespace has the same setup globals, and then in the trusted shell, whose
   outputs the cell keeps;
 - every other cell (answer cells, cells without nbgrader metadata, and any cell whose source
   or metadata does not match the gradebook) runs only in the student's process, the answer
-  server (:mod:`.answer_server`), and its outputs are copied into the notebook.
+  server (:mod:`.answer_server`), and its outputs are copied into the notebook;
+- a code cell after the last graded or answer cell (a notebook's closing experiments and plots)
+  is not run: nothing a test reads comes from it. It shows :data:`NOT_RUN_NOTE` instead.
+
+The trusted shell's outputs are what a kernel's would be in nbclient (stream, display_data,
+execute_result with its count, error with its traceback; text on stderr is a ``stderr``
+stream, which nbgrader scores 0). A cell past ``timeout`` (``c.Execute.timeout``) is
+interrupted and gets nbgrader's ``CellTimeoutError`` output.
 
 The hidden tests never enter the student's process, and nothing the student's code does to its
 own interpreter (input transformers, exception handlers, display hooks, replaced numpy, other
 threads) reaches the process that runs the tests. A test cell earns points only from the
-trusted kernel's own reply: a test cell whose execution did not end with an "ok" reply, or that
+trusted shell's own reply: a test cell whose execution did not end with an "ok" reply, or that
 the loop never reached, gets an error output, which nbgrader scores zero.
 
 Isolation: the student's process runs in the bubblewrap sandbox of :mod:`backprop_course.sandbox`
 (the limits of ``SandboxedKernelManager``'s configuration, its own pids cgroup, which this step
 creates and closes, so nothing it started outlives the notebook; only the files the assignment
-ships are visible beside it). The trusted kernel starts in an empty private folder with
-``PYTHONSAFEPATH=1``, so files submitted beside the notebook cannot shadow its imports. With
-``sandbox = False`` (``--no-sandbox``) the student's process is a plain child process.
-
-Assignments not listed in :attr:`TrustedExecute.assignments` are executed as
-:class:`~backprop_course.sandbox.SandboxedExecute` does: one sandboxed kernel for every cell.
+ships are visible beside it). The trusted shell starts in an empty private folder with the
+working directory off ``sys.path``, so files submitted beside the notebook cannot shadow its
+imports, and it is a new process for every notebook. With ``sandbox = False``
+(``--no-sandbox``) the student's process is a plain child process. Every assignment is graded
+this way; there is no path that runs the tests beside the student's code.
 """
 
 from __future__ import annotations
@@ -41,17 +48,19 @@ import tempfile
 from dataclasses import dataclass
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
-from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
-from traitlets import List, Unicode
 
-from ..sandbox import PidsCgroup, SandboxedExecute, SandboxedKernelManager, shipped_files
-from .kernel_side import MARKER, MIME
+from ..sandbox import (
+    PidsCgroup,
+    SandboxedExecute,
+    SandboxedKernelManager,
+    _require_sandbox_once,
+    shipped_files,
+)
+from .trusted_shell import LANGUAGE_INFO, TrustedShell, warm_imports
 
-KERNEL_SIDE = "backprop_course.trusted.kernel_side"
 #: Time allowed for starting the student's sandboxed process, whatever the per-cell timeout.
 START_SECONDS = 60
 #: Fields of each output type copied from the student's process (anything else is dropped).
@@ -107,60 +116,59 @@ def _student_output(item: object) -> NotebookNode | None:
 
 
 class TrustedExecute(SandboxedExecute):
-    """Execute with a trusted kernel for the tests and a sandboxed process for the answers.
+    """Execute with a trusted shell for the tests and a sandboxed process for the answers.
 
     ``sandbox`` (inherited, default True) puts the student's process in the bubblewrap sandbox;
-    False grades with a plain child process (no isolation).
+    False grades with a plain child process (no isolation). The per-cell time limit is
+    ``timeout`` (``c.Execute.timeout``), as for nbgrader's Execute.
     """
 
-    assignments = List(Unicode(), default_value=["*"], help="Assignments graded this way "
-                       '("*": all); the others run in one sandboxed kernel, as '
-                       "SandboxedExecute does.").tag(config=True)
-
-    _split = False  # this notebook runs in the two processes
-
-    def _trusted(self, resources: dict) -> bool:
-        assignment = resources.get("nbgrader", {}).get("assignment")
-        return "*" in self.assignments or assignment in self.assignments
-
     def preprocess(self, nb, resources, retries=None):
-        self._split = self._trusted(resources)
-        if not self._split:
-            return super().preprocess(nb, resources, retries)
+        if self.sandbox:
+            _require_sandbox_once()
+        self.nb, self.resources = nb, resources
         self._cells = instructor_cells(resources)
-        self._started = False
-        self._status: str | None = None
         self._tests_run: set[int] = set()
         self._cgroup: PidsCgroup | None = None
-        self._kernel_dir = tempfile.mkdtemp(prefix="bk-trusted-")
+        self._shell: TrustedShell | None = None
+        warm_imports()  # once per process; every notebook's child is forked with them
+        kernel_dir = tempfile.mkdtemp(prefix="bk-trusted-")
         try:
-            nb, resources = super().preprocess(nb, resources, retries)
+            workdir = os.path.abspath(resources.get("metadata", {}).get("path") or ".")
+            spec = self._sandbox_spec(workdir)
+            sources = [c.source for c in self._cells.values()]
+            self._shell = TrustedShell(kernel_dir, (workdir, sources, spec))
+            nb.metadata["language_info"] = dict(LANGUAGE_INFO)
+            started = False
+            last = last_graded_cell(nb)
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if index > last:  # nothing after the last graded cell can change a grade
+                    cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                           text=NOT_RUN_NOTE)]
+                    continue
+                if not started:
+                    started = True
+                    reply = self._shell.started(None if self.timeout is None
+                                                else max(self.timeout, START_SECONDS))
+                    if reply.status != "ok":
+                        cell.outputs = [_notebook_output(o) for o in reply.outputs]
+                        continue
+                self._run(cell, index)
         finally:
+            if self._shell is not None:
+                self._shell.close()  # the answer server dies with it (bwrap --die-with-parent)
             if self._cgroup is not None:  # every process of the student's sandbox ends here
                 self._cgroup.close()
-            shutil.rmtree(self._kernel_dir, ignore_errors=True)
+            shutil.rmtree(kernel_dir, ignore_errors=True)
         for index, cell in enumerate(nb.cells):
             if self._role(cell) == "test" and index not in self._tests_run:
-                cell.outputs.append(_error("the test cell was not run by the grading kernel"))
+                cell.outputs.append(_error("the test cell was not run by the grading process"))
         return nb, resources
 
-    def create_kernel_manager(self):
-        if not self._split:
-            return super().create_kernel_manager()
-        # The trusted kernel runs instructor code only: an ordinary kernel (see start_new_kernel)
-        self.kernel_manager_class = AsyncKernelManager
-        return super(SandboxedExecute, self).create_kernel_manager()
-
-    async def async_start_new_kernel(self, **kwargs):
-        if self._split:  # not the submission's folder: nothing submitted can shadow an import
-            kwargs.setdefault("cwd", self._kernel_dir)
-            kwargs.setdefault("env", {**os.environ, "PYTHONSAFEPATH": "1"})
-        return await super().async_start_new_kernel(**kwargs)
-
-    start_new_kernel = run_sync(async_start_new_kernel)  # nbclient binds the base class's
-
     def _sandbox_spec(self, workdir: str) -> dict | None:
-        """What the trusted kernel needs to start the student's process in the sandbox."""
+        """What the trusted side needs to start the student's process in the sandbox."""
         if not self.sandbox:
             return None
         limits = SandboxedKernelManager(config=self.config).limits
@@ -178,74 +186,64 @@ class TrustedExecute(SandboxedExecute):
             return "student"
         return "test" if instructor.is_test else "setup"
 
-    def on_cell_executed(self, **kwargs):
-        super().on_cell_executed(**kwargs)
-        if self._split:
-            self._status = kwargs["execute_reply"]["content"]["status"]
-
-    def preprocess_cell(self, cell, resources, index):
-        if not self._split:
-            return super().preprocess_cell(cell, resources, index)
-        if cell.cell_type != "code":
-            return cell, resources
-        if not self._started:
-            self._started = True
-            sources = [c.source for c in self._cells.values()]
-            workdir = os.path.abspath(resources.get("metadata", {}).get("path") or ".")
-            spec = self._sandbox_spec(workdir)
-            cell_timeout = self.timeout  # starting the student's process is not the cell's time
-            self.timeout = None if cell_timeout is None else max(cell_timeout, START_SECONDS)
-            try:
-                failure = self._in_kernel(index, f"start({workdir!r}, {sources!r}, {spec!r})")
-            finally:
-                self.timeout = cell_timeout
-            if failure is not None:
-                cell.outputs = [failure]
-                return cell, resources
+    def _run(self, cell: NotebookNode, index: int) -> None:
+        """Run one code cell where its role says; its outputs as nbgrader will score them."""
         role = self._role(cell)
         if role != "test":
             outputs = self._in_student_process(cell, index, student=role == "student")
             if role == "student":
                 cell.outputs = outputs
-                return cell, resources
-        self._status = None
-        cell, resources = super().preprocess_cell(cell, resources, index)
+                return
+        reply = self._shell.run_cell(cell.source, self.timeout)
+        cell.outputs = [_notebook_output(o) for o in reply.outputs]
+        if reply.execution_count is not None:
+            cell.execution_count = reply.execution_count
+        if reply.status == "timeout":
+            cell.outputs.append(self._timeout_output())
         if role == "test":
             self._tests_run.add(index)
-            if self._status != "ok" and not any(o.output_type == "error" for o in cell.outputs):
-                cell.outputs.append(_error("the grading kernel did not finish this test cell"))
-        return cell, resources
-
-    def _in_kernel(self, index: int, call: str) -> NotebookNode | list:
-        """Run ``kernel_side.<call>`` in the trusted kernel.
-
-        Returns
-        -------
-        The student cell's outputs (a list) for ``run_cell``, None for a successful ``start``,
-        or an error output when the trusted kernel failed.
-        """
-        scratch = nbformat.v4.new_code_cell(
-            f"{MARKER}__import__({KERNEL_SIDE!r}, fromlist=['_']).{call}")
-        original = self.nb.cells[index]
-        try:
-            self.execute_cell(scratch, index, store_history=False)
-        finally:
-            self.nb.cells[index] = original
-        for output in scratch.outputs:
-            if output.output_type == "error":
-                return _error(f"{output.ename}: {output.evalue}")
-            if output.output_type == "display_data" and MIME in output.data:
-                payload = output.data[MIME]
-                items = payload.get("outputs", []) if isinstance(payload, dict) else []
-                return [o for o in map(_student_output, items) if o is not None]
-        return None
+            if reply.status != "ok" and not any(o.output_type == "error" for o in cell.outputs):
+                cell.outputs.append(_error("the grading process did not finish this test cell"))
 
     def _in_student_process(self, cell: NotebookNode, index: int,
                             student: bool) -> list[NotebookNode]:
-        result = self._in_kernel(index, f"run_cell({cell.source!r}, {student!r})")
-        if isinstance(result, list):
-            return result
-        return [result if result is not None else _error("the student's process sent nothing")]
+        """Run a cell in the student's process; its outputs, checked (they are the student's)."""
+        reply = self._shell.run_student_cell(cell.source, student, self.timeout)
+        outputs = [o for o in map(_student_output, reply.outputs) if o is not None]
+        if reply.status == "timeout":
+            outputs.append(self._timeout_output())
+        elif reply.status != "ok" and not any(o.output_type == "error" for o in outputs):
+            outputs.append(_error("the student's process sent nothing"))
+        return outputs
+
+    def _timeout_output(self) -> NotebookNode:
+        """nbgrader's error for a cell past its time limit (``Execute.error_on_timeout``)."""
+        fields = self.error_on_timeout or {"ename": "CellTimeoutError", "evalue": "",
+                                           "traceback": ["CellTimeoutError"]}
+        return nbformat.v4.new_output("error", ename=fields["ename"], evalue=fields["evalue"],
+                                      traceback=list(fields["traceback"]))
+
+
+#: What a code cell after the last graded cell shows in the autograded notebook and feedback.
+NOT_RUN_NOTE = ("(not run while grading: no graded cell comes after this one, so it cannot "
+                "change a grade; run it in your own notebook)\n")
+
+
+def last_graded_cell(nb: NotebookNode) -> int:
+    """Index of the last cell that nbgrader grades or that holds an answer (-1 if none).
+
+    The code cells after it (the closing experiments and plots of a notebook) are not run
+    while grading: no test reads what they compute.
+    """
+    marked = [index for index, cell in enumerate(nb.cells)
+              if any(cell.get("metadata", {}).get("nbgrader", {}).get(key)
+                     for key in ("grade", "solution", "task"))]
+    return max(marked, default=-1)
+
+
+def _notebook_output(item: dict) -> NotebookNode:
+    """A notebook output from the trusted shell's dict (trusted: made by our own code)."""
+    return nbformat.from_dict(item)
 
 
 def _error(message: str) -> NotebookNode:

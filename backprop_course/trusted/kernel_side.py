@@ -1,13 +1,14 @@
-"""The trusted kernel's end of the channel: the answer server's process, stand-ins, callbacks.
+"""The trusted side's end of the channel: the answer server's process, stand-ins, callbacks.
 
-The executor (:mod:`.executor`) runs every test cell and every locked cell in an ordinary
-Jupyter kernel that never receives student code. In that kernel this module
+The executor (:mod:`.executor`) runs every test cell and every locked cell in a trusted IPython
+shell (:mod:`.trusted_shell`, a child forked for one notebook) that never receives student
+code. In that shell this module
 
-- starts the answer server (:func:`server_command`: through ``backprop_course.sandbox`` when
-  that module exists, else ``python -P``) and tells it which kit functions to forward;
+- starts the answer server (:func:`server_command`: through ``backprop_course.sandbox``, or as
+  a plain ``python -P`` child without the sandbox) and tells it which functions to forward;
 - runs the student's cells there, on the executor's request (:func:`run_cell`), and hands
-  their outputs back to the executor as one display of type :data:`MIME`;
-- before each cell, binds the student's global names into the kernel's namespace as
+  their outputs back to the executor (untrusted data, which the executor checks);
+- before each cell, binds the student's global names into the shell's namespace as
   :class:`StandIn` objects (functions, classes, instances: every use is a request to the
   answer server) or as copies of plain data; names a trusted cell defined stay the trusted ones;
 - gives the student's code handles, never copies, for the test's own objects (instances of
@@ -40,7 +41,6 @@ from .answer_server import OPERATORS, notebook_classes
 from .channel import Channel, error_reply, outcome, perform
 from .forbid import forwarded_functions
 
-MIME = "application/x-backprop-student-cell+json"
 TRUSTED_DIR = Path(__file__).resolve().parent
 
 _session: Session | None = None
@@ -170,7 +170,7 @@ class Session:
         self.stand_ins: dict[int, StandIn] = {}
         self.student_names: set[str] = set()
         self.bound: dict[str, object] = {}
-        self.namespace: dict = {}  # the trusted kernel's, from the first bind()
+        self.namespace: dict = {}  # the trusted shell's, from the first bind()
         self.delegated: str | None = None
         self.broken: str | None = None
         self.depth = 0  # requests under way (a test's callback may call the student again)
@@ -326,7 +326,7 @@ class Session:
 
 
 def start(workdir: str, trusted_sources: list[str], sandbox: dict | None) -> None:
-    """Start the session of this kernel and bind stand-ins before every later cell."""
+    """Start the session of this shell and bind stand-ins before every later cell it runs."""
     global _session
     from IPython import get_ipython
 
@@ -334,21 +334,22 @@ def start(workdir: str, trusted_sources: list[str], sandbox: dict | None) -> Non
     shell = get_ipython()
 
     def before_cell(info: object) -> None:
-        if not str(getattr(info, "raw_cell", "")).startswith(MARKER):
-            _session.bind(shell.user_ns)
+        _session.bind(shell.user_ns)
 
     shell.events.register("pre_run_cell", before_cell)
 
 
-def run_cell(source: str, student: bool) -> None:
-    """Run a cell in the student's process and display its outputs for the executor."""
-    from IPython.display import publish_display_data
+def run_cell(source: str, student: bool) -> dict:
+    """Run a cell in the student's process.
 
+    Returns
+    -------
+    dict
+        ``{"outputs": [...], "count": n}`` as the student's process sent them (untrusted: the
+        executor keeps only well-formed outputs), for the executor (:mod:`.trusted_shell`).
+    """
     if _session is None:
         raise RuntimeError("the trusted executor's session was not started")
     result = _session.run(source, student)
-    publish_display_data({MIME: {"outputs": result["outputs"], "count": result["count"]}})
+    return {"outputs": result["outputs"], "count": result["count"]}
 
-
-#: Every cell the executor itself sends to the trusted kernel starts with this line.
-MARKER = "# backprop trusted executor\n"

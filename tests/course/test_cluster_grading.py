@@ -6,10 +6,10 @@ The cluster is a ``dask scheduler`` and two ``dask worker --nthreads 1 --no-nann
 127.0.0.1 started here, each with a bounded lifetime, and stopped by their process ids at
 teardown. The class: 16 simulated students, 8 of them submitting the two-exercise ``tiny``
 assignment and 8 the one-exercise ``double`` assignment: references, blanks, partial answers,
-wrong answers, a kernel crash (``os._exit``) and an infinite loop (stopped by a short per-cell
-limit) in each. The expected points are written out by hand below; the sequential baseline is
-the ``backprop-course grade`` command (one process per student, one at a time), run beside the
-first cluster run (one process per assignment, the two side by side).
+wrong answers, a student's process that ends itself (``os._exit``) and an infinite loop (stopped
+by a short per-cell limit) in each. The expected points are written out by hand below; the
+sequential baseline is the ``backprop-course grade`` command (one process per student, one at a
+time), run beside the first cluster run (one process per assignment, the two side by side).
 """
 
 from __future__ import annotations
@@ -72,8 +72,9 @@ TINY_STUDENTS = {
     "t_eve": ({"sigmoid": "def sigmoid(x):\n    return Sigmoid().forward(x)",
                "sigmoid_grad": RIGHT_G}, "graded", {"test_sigmoid": 0.0, "test_sigmoid_grad": 3.0}),
     "t_blank": (None, "graded", {"test_sigmoid": 0.0, "test_sigmoid_grad": 0.0}),
-    "t_crash": ({"sigmoid": RIGHT_S, "sigmoid_grad": CRASH_G}, "crashed",
-                {"test_sigmoid": 0.0, "test_sigmoid_grad": 0.0}),
+    # the student's process ends itself: only the test cell waiting for it scores 0
+    "t_crash": ({"sigmoid": RIGHT_S, "sigmoid_grad": CRASH_G}, "graded",
+                {"test_sigmoid": 2.0, "test_sigmoid_grad": 0.0}),
     "t_loop": ({"sigmoid": RIGHT_S, "sigmoid_grad": LOOP_G}, "graded",
                {"test_sigmoid": 2.0, "test_sigmoid_grad": 0.0}),
 }
@@ -88,7 +89,7 @@ DOUBLE_STUDENTS = {
     "d_identity": ("def double(x):\n    return x", "graded",
                    {"test_double_scalar": 0.0, "test_double_array": 0.0}),
     "d_blank": (None, "graded", {"test_double_scalar": 0.0, "test_double_array": 0.0}),
-    "d_crash": ("import os\ndef double(x):\n    os._exit(1)", "crashed",
+    "d_crash": ("import os\ndef double(x):\n    os._exit(1)", "graded",
                 {"test_double_scalar": 0.0, "test_double_array": 0.0}),
     "d_loop": ("def double(x):\n    if np.ndim(x):\n        while True:\n            pass\n"
                "    return 2.0 * x", "graded",
@@ -266,7 +267,8 @@ def test_cluster_run_writes_autograded_notebooks_and_feedback(on_postgresql):
     feedback = course.path("feedback", TINY, "t_bob") / f"{TINY}.html"
     assert "sigmoid_grad is wrong" in feedback.read_text()  # a hidden check's message
     assert (course.path("autograded", TINY, "t_bob") / f"{TINY}.ipynb").is_file()
-    assert not course.path("autograded", TINY, "t_crash").exists()
+    crashed = reports[TINY].row("t_crash").failures["test_sigmoid_grad"]
+    assert any("stopped answering" in line for line in crashed), crashed
     failures = reports[TINY].row("t_bob").failures["test_sigmoid_grad"]
     assert any("sigmoid_grad is wrong" in line for line in failures), failures
 
@@ -275,7 +277,9 @@ def test_the_sequential_command_gives_the_expected_scores(sequential):
     course, reports = sequential()
     assert {a: _scores(report) for a, report in reports.items()} == EXPECTED
     picture = course.root / f"{TINY}.html"
-    assert "t_crash" in picture.read_text() and (course.root / f"{TINY}.png").stat().st_size
+    # the failure t_crash's own process caused is among the messages, escaped
+    assert "stopped answering" in picture.read_text()
+    assert (course.root / f"{TINY}.png").stat().st_size
 
 
 def test_a_rerun_skips_unchanged_submissions_and_grades_a_changed_one(sequential):

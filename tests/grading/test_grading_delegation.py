@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from backprop_grading import ExerciseNotWritten, GradingFailure, TamperingDetected, call
+from backprop_grading import ExerciseNotWritten, GradingFailure, call
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(5, 3))
@@ -146,18 +146,6 @@ def test_a_student_exception_propagates_unchanged():
     assert info.value is raised[0]
 
 
-def test_switching_the_profiler_off_to_hide_a_delegation_is_detected():
-    def sneaky(dy, y):
-        hook = sys.getprofile()
-        sys.setprofile(None)
-        result = reference_tanh_backward(dy, y)
-        sys.setprofile(hook)
-        return result
-
-    with pytest.raises(TamperingDetected, match=r"changed the Python profiler \(sys.setprofile\)"):
-        call(sneaky, DY, X, forbid=(reference_tanh_backward,))
-
-
 def test_warnings_become_notes_on_stdout_and_never_reach_stderr(capfd, recwarn):
     def noisy(x):
         for _ in range(3):
@@ -183,22 +171,6 @@ def test_warnings_are_reported_even_when_the_student_code_raises(capfd):
         call(warns_then_fails, X)
     assert capfd.readouterr() == ("note: your code emitted a warning: UserWarning: about to "
                                   "fail\n", "")
-
-
-def test_call_verifies_integrity_before_and_after_the_student_code(monkeypatch):
-    ran = []
-    monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
-    with pytest.raises(TamperingDetected, match="np.allclose was replaced"):
-        call(lambda: ran.append(True))
-    assert ran == []
-    monkeypatch.undo()
-
-    def patches_numpy():
-        monkeypatch.setattr(np, "isclose", lambda *a, **k: True)
-        return 1.0
-
-    with pytest.raises(TamperingDetected, match="np.isclose was replaced"):
-        call(patches_numpy)
 
 
 def test_bad_arguments_are_refused_clearly():

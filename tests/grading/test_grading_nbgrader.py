@@ -2,8 +2,10 @@
 
 A tiny course in tmp_path: a locked setup cell importing the helpers, one answer cell, a test
 cell with a Rubric (3 points) and a test cell that calls the student's function directly
-(1 point). Submissions probe what the issue "Grading you can trust" is about: warnings must not
-cost points, patching numpy or rebinding the helpers must not earn any.
+(1 point), autograded with the course's steps (the trusted executor). Submissions probe what
+the issue "Grading you can trust" is about: warnings must not cost points, patching numpy or
+rebinding the helpers must not earn any (the tests run in another process, so such a patch
+changes only the student's own).
 """
 
 import os
@@ -13,7 +15,7 @@ import sys
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from one_notebook_course import DOUBLE_SOLUTION, cell, tiny_course
+from one_notebook_course import COURSE_AUTOGRADE, DOUBLE_SOLUTION, cell, tiny_course
 
 ASSIGNMENT = "ps1"
 NOTEBOOK = "doubling"
@@ -81,7 +83,8 @@ def graded(tmp_path_factory):
     api = tiny_course(root, ASSIGNMENT, NOTEBOOK, [
         cell("setup", SETUP, "setup"), cell("answer", SOLUTION, "double"),
         cell("test", RUBRIC_TEST, "test_double", 3),
-        cell("test", DIRECT_TEST, "test_double_direct", 1)])
+        cell("test", DIRECT_TEST, "test_double_direct", 1)],
+        autograde_preprocessors=COURSE_AUTOGRADE)
     try:
         result = api.generate_assignment(ASSIGNMENT, force=True)
         assert result["success"], result.get("error")
@@ -122,20 +125,20 @@ def test_correct_answer_that_emits_warnings_gets_full_points(graded):
     assert "note: your code emitted a warning: UserWarning: just a note" in notes
 
 
-def test_wrong_answer_with_patched_allclose_gets_zero(graded):
+def test_wrong_answer_with_patched_allclose_earns_nothing_from_the_patch(graded):
     root, scores = graded
-    assert scores["cheats_with_allclose"] == 0
-    errors = [o for o in _outputs(root, "cheats_with_allclose", "test_double")
-              if o.output_type == "error"]
-    assert errors and "np.allclose was replaced" in errors[0].evalue
+    # 3x has the right shape (1 point), like any wrong answer of that shape: the patch earns nothing
+    assert scores["cheats_with_allclose"] == scores["right_shape_wrong_values"] == 1
+    text = "".join(o.get("text", "") for o in _outputs(root, "cheats_with_allclose",
+                                                       "test_double"))
+    assert "[FAILED] values (2): double(x) is wrong" in text  # judged by the real np.allclose
 
 
-def test_rebinding_every_helper_is_caught_before_the_test_cell_runs(graded):
+def test_rebinding_every_helper_changes_nothing_where_the_tests_run(graded):
     root, scores = graded
-    assert scores["rebinds_helpers"] == 0
-    errors = [o for o in _outputs(root, "rebinds_helpers", "test_double")
-              if o.output_type == "error"]
-    assert errors and "in your notebook is no longer the grading helper" in errors[0].evalue
+    assert scores["rebinds_helpers"] == scores["right_shape_wrong_values"] == 1
+    text = "".join(o.get("text", "") for o in _outputs(root, "rebinds_helpers", "test_double"))
+    assert "1/3 points" in text and "double(x) is wrong" in text
 
 
 def test_rubric_gives_partial_credit_in_a_real_kernel(graded):

@@ -1,4 +1,4 @@
-"""Rubric: partial credit per part, failures recorded in one line, tampering zeroes it all."""
+"""Rubric: partial credit per part, failures recorded in one line."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,6 @@ import pytest
 from backprop_grading import (
     GradingFailure,
     Rubric,
-    TamperingDetected,
     call,
     check,
     check_close,
@@ -108,28 +107,6 @@ def test_a_multi_line_failure_message_is_shown_on_one_line():
     with rubric.part(2, "values"):
         raise GradingFailure("first line\n  hint on the second line")
     assert rubric.results[0].failure == "first line hint on the second line"
-
-
-def test_tampering_in_a_part_propagates_and_zeroes_the_whole_rubric():
-    rubric = Rubric()
-    with rubric.part(1, "shape"):
-        check(True, "")
-    with pytest.raises(TamperingDetected):
-        with rubric.part(2, "values"):
-            raise TamperingDetected("Tampering detected: np.allclose was replaced")
-    with rubric.part(1, "later part"):  # even if the cell went on somehow
-        check(True, "")
-    with pytest.raises(TamperingDetected, match="np.allclose was replaced"):
-        rubric.score()
-
-
-def test_score_verifies_integrity_itself(monkeypatch):
-    rubric = Rubric()
-    with rubric.part(3, "values"):
-        check(True, "")
-    monkeypatch.setattr(np.testing, "assert_allclose", lambda *a, **k: None)
-    with pytest.raises(TamperingDetected, match="np.testing.assert_allclose was replaced"):
-        rubric.score()
 
 
 def test_keyboard_interrupt_is_not_swallowed():

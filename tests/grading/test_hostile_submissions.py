@@ -125,15 +125,17 @@ KINDS = [
          "graded", FULL),
     Kind("infinite_loop", answers(g="def sigmoid_grad(x):\n    while True:\n        pass"),
          "graded", ONLY_SIGMOID),
+    # The test cell runs in the trusted kernel, which stops waiting at the cell's time limit and
+    # ends the student's process: the cell before keeps its points.
     Kind("uninterruptible_loop", answers(
         g="import time\ndef sigmoid_grad(x):\n    while True:\n        try:\n"
           "            time.sleep(0.05)\n        except KeyboardInterrupt:\n            pass"),
-         "timeout", NONE),
+         "graded", ONLY_SIGMOID),
     Kind("memory_bomb", answers(
         g="def sigmoid_grad(x):\n    hog = []\n    while True:\n"
           "        hog.append(np.ones(10**7))"), "graded", ONLY_SIGMOID),
-    Kind("os_exit", answers(g="import os\ndef sigmoid_grad(x):\n    os._exit(1)"), "crashed",
-         NONE, {"process-control"}),
+    Kind("os_exit", answers(g="import os\ndef sigmoid_grad(x):\n    os._exit(1)"), "graded",
+         ONLY_SIGMOID, {"process-control"}),
     Kind("huge_output", answers(
         s=RIGHT_S + "\nprint('spam ' * 400_000)\nfor i in range(5000):\n    print(i)"),
          "graded", FULL),
@@ -175,7 +177,7 @@ KINDS = [
     Kind("reads_course_files", answers(
         s=RIGHT_S + "\ntry:\n    leaked = open('../../../solutions/tiny/tiny.ipynb').read()\n"
           "except OSError:\n    pass"), "graded", FULL, {"course-files"}),
-    Kind("stale_after_crash", answers(s="import os\nos._exit(0)"), "crashed", NONE,
+    Kind("stale_after_crash", answers(s="import os\nos._exit(0)"), "graded", NONE,
          {"process-control"}),
 ]
 
@@ -212,7 +214,18 @@ def test_crashing_resubmission_replaces_the_previous_grades_with_zero(graded):
     assert before.row("stale_after_crash").scores == FULL
     assert report.row("stale_after_crash").total == 0
     assert course.total_score(ASSIGNMENT, "stale_after_crash") == (0.0, sum(FULL.values()))
-    assert not course.path("autograded", ASSIGNMENT, "stale_after_crash").exists()
+
+
+def test_a_process_that_ends_itself_or_never_returns_fails_only_the_cells_that_need_it(graded):
+    """The student's process is not the one that runs the tests: when it exits (os._exit) or
+    ignores the interrupt, the test cell that was waiting says so and scores 0, and the cells
+    before it keep their points (the old one-kernel design scored the whole notebook 0)."""
+    _, _, report, _ = graded
+    for student, why in (("os_exit", "stopped answering"),
+                         ("uninterruptible_loop", "stopped answering")):
+        failures = " ".join(report.row(student).failures.get("test_sigmoid_grad", ()))
+        assert why in failures, (student, failures)
+        assert report.row(student).scores["test_sigmoid"] == 2.0
 
 
 def test_every_student_has_every_grade_in_the_gradebook(graded):
@@ -239,7 +252,6 @@ def test_flags_and_failures_are_written_as_gradebook_comments(graded):
 
         assert "numpy-patched" in comment("np_allclose_patched", "sigmoid")
         assert "helper-rebound" in comment("helper_rebound", "sigmoid")
-        assert "did not finish (crashed" in comment("os_exit", "sigmoid")
         assert "process-control" in comment("os_exit", "sigmoid_grad")
         assert comment("blank", "sigmoid") == "No response."
         assert comment("extra_cells", "sigmoid") == ""
@@ -253,4 +265,4 @@ def test_report_csv_has_one_row_per_student_with_flags(graded, tmp_path):
     assert lines[0].split(",")[:4] == ["student", "status", *MAX_POINTS]
     rows = {line.split(",")[0]: line for line in lines[1:]}
     assert set(rows) == {kind.student for kind in KINDS}
-    assert rows["os_exit"].startswith("os_exit,crashed,0,0,0,5,process-control(sigmoid_grad)")
+    assert rows["os_exit"].startswith("os_exit,graded,2,0,2,5,process-control(sigmoid_grad)")

@@ -240,9 +240,8 @@ def attacked(tmp_path_factory):
     """Grade every attack and the victim in one run, then the victims again in a later run."""
     require_sandbox()
     course = tiny_course(tmp_path_factory.mktemp("attacks"), cell_timeout=CELL_SECONDS)
-    # As the course's notebooks are graded: test cells in a trusted kernel, the student's cells
+    # As the course's notebooks are graded: test cells in a trusted shell, the student's cells
     # in a sandboxed process (backprop_course.trusted); the sandbox's limits are the same.
-    course.config.TrustedExecute.assignments = ["*"]
     course.config.SandboxedKernelManager.tmpfs_bytes = 64 * 2**20
     course.config.SandboxedKernelManager.file_bytes = 32 * 2**20
     release = released(course)

@@ -20,12 +20,11 @@ import nbformat
 import psutil
 import pytest
 from nbgrader.api import Gradebook
-from one_notebook_course import DOUBLE_SOLUTION, cell, tiny_course
+from one_notebook_course import COURSE_AUTOGRADE, DOUBLE_SOLUTION, cell, tiny_course
 
 from backprop_course.trusted.executor import TrustedExecute
 
 ASSIGNMENT, NOTEBOOK = "ps1", "tricks"
-EXECUTOR = "backprop_course.trusted.executor.TrustedExecute"
 
 SETUP = """\
 import numpy as np
@@ -123,11 +122,7 @@ def graded(tmp_path_factory):
     api = tiny_course(root, ASSIGNMENT, NOTEBOOK, [
         cell("setup", SETUP, "setup"), cell("answer", DOUBLE, "double"),
         cell("answer", SLOPE, "slope"), cell("test", TEST_DOUBLE, "test_double", 3),
-        cell("test", TEST_SLOPE, "test_slope", 2)], autograde_preprocessors=[
-        EXECUTOR, "nbgrader.preprocessors.IgnorePattern",
-        "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
-        "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
-        "nbgrader.preprocessors.CheckCellMetadata"])
+        cell("test", TEST_SLOPE, "test_slope", 2)], autograde_preprocessors=COURSE_AUTOGRADE)
     sent = []  # every cell source the executor sends to a student's process
     run_there = TrustedExecute._in_student_process
     mp.setattr(TrustedExecute, "_in_student_process",

@@ -13,11 +13,6 @@ from conftest import ASSIGNMENTS, REPO
 from backprop_course import reference_submission, submit_notebook
 
 STUDENTS = ("reference", "untouched")
-#: Assignments still graded in one sandboxed kernel (their test cells do not yet work through the
-#: trusted executor's stand-ins: see backprop_course/trusted/executor.py).
-NOT_YET_TRUSTED = {"12_attention_backprop"}
-
-
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
 def graded_course(request, make_course):
     assignment = request.param
@@ -56,15 +51,14 @@ def test_feedback_is_generated(graded_course, student):
     assert html.is_file() and html.stat().st_size > 1000, f"no feedback at {html}"
 
 
-def test_every_assignment_is_graded_through_the_trusted_executor_or_listed_as_not_yet():
-    """nbgrader_config.py decides which notebooks grade with the tests outside the student's
-    process (the pipeline tests above then run them that way); the others are named here."""
+def test_the_course_config_grades_with_the_trusted_executor_and_no_other_execute_step():
+    """nbgrader_config.py: the tests run outside the student's process for every assignment (the
+    pipeline tests above grade each notebook that way)."""
     from traitlets.config import Config
 
     config = Config()
     path = REPO / "nbgrader_config.py"
     exec(path.read_text(), {"get_config": lambda: config, "__file__": str(path)})
-    trusted = set(config.TrustedExecute.assignments)
-    assert config.Autograde.autograde_preprocessors[0].endswith("trusted.executor.TrustedExecute")
-    assert trusted <= set(ASSIGNMENTS), f"unknown assignments listed: {trusted - set(ASSIGNMENTS)}"
-    assert set(ASSIGNMENTS) - trusted == NOT_YET_TRUSTED & set(ASSIGNMENTS)
+    steps = config.Autograde.autograde_preprocessors
+    assert steps[0] == "backprop_course.trusted.executor.TrustedExecute"
+    assert not [step for step in steps[1:] if "Execute" in step], steps
