@@ -28,6 +28,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import find_all_files
 from traitlets.config import Config
 
+from backprop_course.gradebook_schema import read_gradebook_version_in_process
 from backprop_course.static_scan import Flag
 
 
@@ -82,8 +83,8 @@ def files_digest(files: dict[str, bytes]) -> str:
 
 @functools.cache
 def empty_gradebook() -> bytes:
-    """An empty SQLite gradebook, made once per process: making one runs nbgrader's
-    ``alembic heads`` in a new Python process (seconds on a busy machine)."""
+    """An empty SQLite gradebook, made once per process."""
+    read_gradebook_version_in_process()
     with tempfile.TemporaryDirectory(prefix="bk-gradebook-") as folder:
         path = Path(folder) / "gradebook.db"
         with Gradebook(f"sqlite:///{path}"):

@@ -7,7 +7,6 @@ import glob
 import logging
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,16 +19,9 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from backprop_course.bundles import write_folder
+from backprop_course.gradebook_schema import read_gradebook_version_in_process
 
 CONFIG_FILE = "nbgrader_config.py"
-
-
-def _ensure_venv_bin_on_path() -> None:
-    """nbgrader runs the ``alembic`` executable to create a gradebook; it lives beside python."""
-    bin_dir = os.path.dirname(sys.executable)
-    path = os.environ.get("PATH", "")
-    if bin_dir not in path.split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + path
 
 
 def course_config(root: str | os.PathLike, config_dir: str | os.PathLike | None = None,
@@ -96,7 +88,7 @@ class Course:
     api: NbGraderAPI = field(init=False)
 
     def __post_init__(self) -> None:
-        _ensure_venv_bin_on_path()
+        read_gradebook_version_in_process()
         self.root = Path(self.root)
         coursedir = CourseDirectory(config=self.config)
         self.api = NbGraderAPI(coursedir=coursedir, config=self.config)

@@ -37,6 +37,7 @@ nbgrader has loaded anyway.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
 import os
@@ -114,6 +115,7 @@ def sandboxed_command(argv: Sequence[str], *, workdir: str | os.PathLike,
                       files: Iterable[str | os.PathLike] = (),
                       readable: Iterable[str | os.PathLike] = (),
                       writable: Iterable[str | os.PathLike] = (),
+                      home_files: Mapping[str, str | os.PathLike] | None = None,
                       env: Mapping[str, str] | None = None,
                       limits: SandboxLimits = SandboxLimits(),
                       cgroup: PidsCgroup | None = None) -> list[str]:
@@ -134,6 +136,9 @@ def sandboxed_command(argv: Sequence[str], *, workdir: str | os.PathLike,
         environment and :data:`KERNEL_PACKAGES`).
     writable : paths
         Folders shared read-write (the kernel's IPC socket directory).
+    home_files : mapping, optional
+        Path relative to the private HOME -> file on the host, shown read-only there; the
+        folders above it are the sandbox's own, writable (:func:`matplotlib_font_list`).
     env : mapping, optional
         The whole environment inside (default: :func:`sandbox_environment` of ``os.environ``).
     limits : SandboxLimits
@@ -170,6 +175,11 @@ def sandboxed_command(argv: Sequence[str], *, workdir: str | os.PathLike,
             raise ValueError(f"files must lie under the working directory {workdir}, got {path}")
         mounts.append((path, ["--ro-bind", path, path]))
     mounts += [(path, ["--bind", path, path]) for path in map(os.path.abspath, writable)]
+    for relative, source in (home_files or {}).items():
+        inside = os.path.normpath(os.path.join(SANDBOX_HOME, relative))
+        if os.path.isabs(relative) or os.path.commonpath([inside, SANDBOX_HOME]) != SANDBOX_HOME:
+            raise ValueError(f"home_files must name paths inside HOME, got {relative!r}")
+        mounts.append((inside, ["--ro-bind", os.path.abspath(source), inside]))
     mounts.sort(key=lambda mount: mount[0].count("/"))  # a folder before what is mounted in it
     inside = dict(sandbox_environment(os.environ) if env is None else env)
     bwrap = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user",
@@ -191,6 +201,33 @@ def sandboxed_command(argv: Sequence[str], *, workdir: str | os.PathLike,
         return command
     return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.path / "cgroup.procs"),
             *command]
+
+
+@functools.cache
+def matplotlib_font_list() -> dict[str, str]:
+    """matplotlib's list of the machine's fonts, for :func:`sandboxed_command`'s ``home_files``.
+
+    matplotlib keeps that list in its cache folder under HOME; in a sandbox's empty HOME every
+    process that imports pyplot would search the system's fonts again (0.2 s here, and a
+    fontconfig error on stderr). The list is written once per process (the grading process,
+    before it forks) from the fonts matplotlib found here, into a folder removed when this
+    process exits. Empty when matplotlib is not installed.
+
+    Returns
+    -------
+    dict
+        ``{".cache/matplotlib/fontlist-v<version>.json": file}``, or ``{}``.
+    """
+    try:
+        from matplotlib import font_manager
+    except ImportError:
+        return {}
+    folder = tempfile.mkdtemp(prefix="bk-fontlist-")
+    creator = os.getpid()
+    atexit.register(lambda: os.getpid() == creator and shutil.rmtree(folder, True))
+    name = f"fontlist-v{font_manager.FontManager.__version__}.json"
+    font_manager.json_dump(font_manager.fontManager, os.path.join(folder, name))
+    return {f".cache/matplotlib/{name}": os.path.join(folder, name)}
 
 
 def _capped(which: int, value: int | None) -> int | None:

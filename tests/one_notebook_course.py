@@ -7,6 +7,8 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
+from backprop_course.gradebook_schema import read_gradebook_version_in_process
+
 #: An answer cell both end-to-end grading test files use; nbgrader blanks its solution region.
 DOUBLE_SOLUTION = '''\
 def double(x):
@@ -37,8 +39,9 @@ COURSE_AUTOGRADE = [
 def tiny_course(root, assignment, notebook, cells, autograde_preprocessors=None):
     """Write the source notebook of ``cells`` and return nbgrader's API for the course at root.
 
-    The caller puts the Python environment's bin folder on PATH (nbgrader runs alembic).
+    Gradebooks are created without starting ``alembic`` (:mod:`backprop_course.gradebook_schema`).
     """
+    read_gradebook_version_in_process()
     config = Config()
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.source_directory = "source"

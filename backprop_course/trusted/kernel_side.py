@@ -57,11 +57,17 @@ def server_command(workdir: str, sandbox: dict | None) -> list[str]:
     argv = [sys.executable, "-P", "-c", answer_server.BOOTSTRAP, str(TRUSTED_DIR)]
     if sandbox is None:
         return argv
-    from backprop_course.sandbox import PidsCgroup, SandboxLimits, sandboxed_command
+    from backprop_course.sandbox import (
+        PidsCgroup,
+        SandboxLimits,
+        matplotlib_font_list,
+        sandboxed_command,
+    )
 
     cgroup = PidsCgroup(Path(sandbox["cgroup"])) if sandbox.get("cgroup") else None
     return sandboxed_command(argv, workdir=workdir, files=sandbox.get("files", ()),
                              readable=(str(TRUSTED_DIR),), cgroup=cgroup,
+                             home_files=matplotlib_font_list(),
                              limits=SandboxLimits(**sandbox["limits"]))
 
 

@@ -86,6 +86,9 @@ def warm_imports() -> None:
                 importlib.import_module(name)
             except Exception:  # an optional library: the child imports what it needs itself
                 pass
+    from backprop_course.sandbox import matplotlib_font_list
+
+    matplotlib_font_list()  # written here once, not by every forked child
 
 
 @dataclass

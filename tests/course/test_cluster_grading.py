@@ -120,7 +120,7 @@ def _double_source() -> nbformat.NotebookNode:
 def class_course(root: Path, db_url: str | None = None):
     """Both assignments generated in one course at ``root``, the 16 students submitted; its
     nbgrader_config.py has the short per-cell limit too (for the command-line run)."""
-    if db_url is None:  # an empty gradebook made once: making one takes seconds (alembic)
+    if db_url is None:  # an empty gradebook made once per process
         root.mkdir(parents=True, exist_ok=True)
         (root / "gradebook.db").write_bytes(empty_gradebook())
     course = tiny_course(root, cell_timeout=CELL_SECONDS, db_url=db_url)

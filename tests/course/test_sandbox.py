@@ -13,6 +13,7 @@ from backprop_course.feedback import SanitizeFeedback
 from backprop_course.sandbox import (
     PidsCgroup,
     SandboxLimits,
+    matplotlib_font_list,
     require_sandbox,
     sandboxed_command,
 )
@@ -85,10 +86,43 @@ def test_a_process_sees_only_its_workdir_files_and_cannot_escape(sandbox_ok, tmp
     assert not (tmp_path / "planted").exists() and not cgroup.path.exists()
 
 
+FONTS_PROBE = r'''
+import json, os
+import matplotlib
+cache = os.path.join(matplotlib.get_cachedir(), os.listdir(matplotlib.get_cachedir())[0])
+from matplotlib import font_manager
+try:
+    open(cache, "a").close()
+    writable = True
+except OSError:
+    writable = False
+print(json.dumps({"fonts": sorted(f.fname for f in font_manager.fontManager.ttflist),
+                  "cache": cache, "writable": writable}))
+'''
+
+
+def test_pyplot_in_the_sandbox_reads_the_graders_font_list_and_cannot_change_it(
+        sandbox_ok, tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib import font_manager
+
+    home_files = matplotlib_font_list()
+    command = sandboxed_command([sys.executable, "-c", FONTS_PROBE], workdir=tmp_path,
+                                home_files=home_files, limits=SandboxLimits(processes=None))
+    run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stderr) == (0, ""), "no font search, no fontconfig error"
+    seen = json.loads(run.stdout)
+    assert seen["cache"] == f"/home/student/{next(iter(home_files))}"
+    assert seen["fonts"] == sorted(f.fname for f in font_manager.fontManager.ttflist)
+    assert not seen["writable"]
+
+
 @pytest.mark.parametrize(("argv", "options", "message"), [
     (["python3"], {}, "absolute path, got 'python3'"),
     ([sys.executable], {"files": ["/etc/passwd"]}, "must lie under the working directory"),
     ([sys.executable], {"limits": SandboxLimits(processes=8)}, "a PidsCgroup is needed"),
+    ([sys.executable], {"home_files": {"../../etc/x": "/etc/passwd"}}, "paths inside HOME"),
+    ([sys.executable], {"home_files": {"/etc/x": "/etc/passwd"}}, "paths inside HOME"),
 ])
 def test_sandboxed_command_rejects_what_it_cannot_honour(tmp_path, argv, options, message):
     with pytest.raises(ValueError, match=message):
