@@ -18,7 +18,9 @@ default 8 of 01_chain_rule) in a temporary course, in the ways named by ``--ways
   single-threaded worker processes), started before the clock starts (its start-up time is
   printed apart); its first run includes each worker building its copy of the assignment.
 
-Prints seconds per run, students per second, the speed-up over the same way at 1 worker (for
+Prints seconds per run, the CPU seconds the whole machine spent per student during the run
+(from ``/proc/stat``: every process counts, the sandboxed ones included; run it on an otherwise
+quiet machine), students per second, the speed-up over the same way at 1 worker (for
 the cluster: over ``course`` at 1 worker), the scaling efficiency (speed-up / workers) and,
 when ``nbgrader, stock`` ran, each run's throughput per core over stock nbgrader's at 1 worker
 (``stock seconds x 1 / (seconds x workers)``; issue 14's target: at least 1.5) and over stock
@@ -160,6 +162,14 @@ def time_nbgrader(course: Course, assignment: str, names: list[str], workers: in
     return elapsed
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds this machine has spent busy since it started (``/proc/stat``: all cores,
+    every process; idle and I/O wait left out)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(field) for field in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _require_full_marks(rows: list[tuple[str, str, float]], max_total: float) -> None:
     wrong = [row for row in rows if row[1:] != ("graded", max_total)]
     if wrong:
@@ -214,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown ways {unknown}; choose from {', '.join(WAYS)}")
     w = args.workers
     seconds: dict[tuple[str, int], float] = {}
+    cpu: dict[tuple[str, int], float] = {}
     clock = RecordClock()
     startup = None
     with tempfile.TemporaryDirectory(prefix="bk-throughput-") as tmp:
@@ -229,17 +240,22 @@ def main(argv: list[str] | None = None) -> int:
         for way in ways:
             if way in runs:
                 for n in (1, w):
+                    before = machine_cpu_seconds()
                     seconds[way, n] = runs[way](n)
+                    cpu[way, n] = machine_cpu_seconds() - before
         if "cluster" in ways:
             from backprop_course.cluster import connect, parse_cluster
             start = time.perf_counter()
             with connect(parse_cluster(f"local:{w}")) as client:
                 startup = time.perf_counter() - start
+                before = machine_cpu_seconds()
                 seconds["cluster", w] = time_course(course, a, 1, True,
                                                     cluster=client.scheduler.address)
+                cpu["cluster", w] = machine_cpu_seconds() - before
     n = args.students
     print(f"{args.assignment}, {n} students, {os.cpu_count()} CPUs")
-    print(f"{'way':<22}{'workers':>8}{'seconds':>9}{'students/s':>12}{'speed-up':>10}"
+    print(f"{'way':<22}{'workers':>8}{'seconds':>9}{'CPU s/student':>15}{'students/s':>12}"
+          f"{'speed-up':>10}"
           f"{'efficiency':>12}{'per core vs stock x1':>22}{'vs stock, same workers':>24}")
     stock_1 = seconds.get((STOCK, 1))
     for (way, workers), elapsed in seconds.items():
@@ -247,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         speedup = base / elapsed if base else float("nan")
         per_core = stock_1 / (elapsed * workers) if stock_1 else float("nan")
         same = seconds.get((STOCK, workers))
-        print(f"{way:<22}{workers:>8}{elapsed:>9.1f}{n / elapsed:>12.3f}{speedup:>10.2f}"
+        print(f"{way:<22}{workers:>8}{elapsed:>9.1f}{cpu[way, workers] / n:>15.2f}"
+              f"{n / elapsed:>12.3f}{speedup:>10.2f}"
               f"{speedup / workers:>12.2f}{per_core:>22.2f}"
               f"{same / elapsed if same else float('nan'):>24.2f}")
     if startup is not None:
@@ -264,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         if {("course", k), (STOCK, 1)} <= set(seconds):
             print(f"{k} worker(s): course's throughput per core vs stock nbgrader at 1 worker "
                   f"{seconds[STOCK, 1] / (seconds['course', k] * k):.2f}x (target >= 1.5)")
+        if {("course", k), (STOCK, k)} <= set(cpu):
+            print(f"{k} worker(s): CPU per student, stock nbgrader / course "
+                  f"{cpu[STOCK, k] / cpu['course', k]:.2f}x (the course also makes the feedback)")
         if {("course", k), ("nbgrader", k)} <= set(seconds):
             print(f"{k} worker(s): course vs plain sandboxed nbgrader, throughput "
                   f"{seconds['nbgrader', k] / seconds['course', k]:.2f}x")

@@ -2,6 +2,7 @@
 
 import json
 import re
+import symtable
 
 import nbformat
 import pytest
@@ -76,6 +77,43 @@ def test_test_cells_have_hidden_tests_and_no_bare_asserts(path):
         bare = [ln for ln in cell.source.splitlines() if ln.lstrip().startswith("assert ")]
         assert not bare, (f"{meta['grade_id']}: use backprop_grading.check/check_close "
                           f"instead of bare assert: {bare[0].strip()}")
+
+
+def _reads_and_assigns(source: str) -> tuple[set[str], set[str]]:
+    """Global names a cell reads without assigning them itself, and the names it assigns."""
+    top = symtable.symtable(source, "<cell>", "exec")
+    assigned = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()}
+    read, scopes = set(), [top]
+    while scopes:
+        scope = scopes.pop()
+        scopes += scope.get_children()
+        read |= {s.get_name() for s in scope.get_symbols()
+                 if s.is_referenced() and (scope is top or s.is_global())}
+    return read - assigned, assigned
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_test_cells_read_nothing_that_only_an_editable_cell_defines(path):
+    """While grading, a test cell runs where the student's code cannot reach, beside the locked
+    cells; a helper it reads from an editable cell (not an answer) would be the student's own
+    (forward functions, reference gradients) and could be rewritten to agree with a wrong
+    answer. Such cells must be locked (grade_id ``given_*``)."""
+    locked, answers, editable = set(), set(), {}
+    for index, cell in enumerate(_read(path).cells):
+        if cell.cell_type != "code":
+            continue
+        meta = _nbgrader(cell)
+        reads, assigns = _reads_and_assigns(cell.source)
+        if meta.get("grade") and not meta.get("solution"):
+            exposed = sorted(n for n in reads if n in editable and n not in locked)
+            assert not exposed, (f"{meta['grade_id']} reads {exposed}, defined only in the "
+                                 f"editable cell {editable[exposed[0]]}: lock that cell")
+        if meta.get("locked"):
+            locked |= assigns
+        elif meta.get("solution"):
+            answers |= assigns
+        else:
+            editable.update({name: index for name in assigns - answers})
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
