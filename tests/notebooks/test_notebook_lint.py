@@ -93,18 +93,18 @@ def _reads_and_assigns(source: str) -> tuple[set[str], set[str]]:
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
-def test_test_cells_read_nothing_that_only_an_editable_cell_defines(path):
-    """While grading, a test cell runs where the student's code cannot reach, beside the locked
-    cells; a helper it reads from an editable cell (not an answer) would be the student's own
-    (forward functions, reference gradients) and could be rewritten to agree with a wrong
-    answer. Such cells must be locked (grade_id ``given_*``)."""
+def test_locked_cells_read_nothing_that_only_an_editable_cell_defines(path):
+    """While grading, test cells and the other locked cells also run where the student's code
+    cannot reach; a helper they read from an editable cell (not an answer) would be the
+    student's own (forward functions, reference gradients) and could be rewritten to agree with
+    a wrong answer. Such cells must be locked (grade_id ``given_*``)."""
     locked, answers, editable = set(), set(), {}
     for index, cell in enumerate(_read(path).cells):
         if cell.cell_type != "code":
             continue
         meta = _nbgrader(cell)
         reads, assigns = _reads_and_assigns(cell.source)
-        if meta.get("grade") and not meta.get("solution"):
+        if meta.get("locked"):
             exposed = sorted(n for n in reads if n in editable and n not in locked)
             assert not exposed, (f"{meta['grade_id']} reads {exposed}, defined only in the "
                                  f"editable cell {editable[exposed[0]]}: lock that cell")
