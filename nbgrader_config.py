@@ -21,7 +21,7 @@ c.CourseDirectory.release_directory = "notebooks"
 # from the grading process for each notebook) that never receives student code, and the
 # student's cells in a sandboxed process that answers calls.
 # Without bwrap, grading stops with an error that says how to fix it;
-# `nbgrader autograde ... --SandboxedExecute.sandbox=False` (or `backprop-course grade
+# `nbgrader autograde ... --TrustedExecute.sandbox=False` (or `backprop-course grade
 # --no-sandbox`) grades WITHOUT any isolation.
 c.Autograde.autograde_preprocessors = [
     "backprop_course.trusted.executor.TrustedExecute",

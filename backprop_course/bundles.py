@@ -222,8 +222,6 @@ class GradingOutcome:
         Why there is no feedback for a graded run ("" otherwise).
     feedback_seconds : float
         Of ``seconds``, the time spent making the feedback.
-    attempts : int
-        Kernel-port races retried (1 or 2).
     worker : str
         ``host:pid`` of the process that graded (set on a Dask worker; "" locally).
     """
@@ -238,7 +236,6 @@ class GradingOutcome:
     feedback: dict[str, bytes] = field(default_factory=dict)
     feedback_error: str = ""
     feedback_seconds: float = 0.0
-    attempts: int = 1
     worker: str = ""
 
     @property

@@ -167,7 +167,7 @@ def check_workers(client: Client, sandbox: bool, memory_bytes: int | None) -> in
 def grade_on_worker(bundle: AssignmentBundle, submission: SubmissionBundle,
                     limits: Limits) -> GradingOutcome:
     """The Dask task: grade one student on this worker (see the module docstring)."""
-    fact = worker_facts(bool(bundle.config.SandboxedExecute.get("sandbox", True)),
+    fact = worker_facts(bool(bundle.config.TrustedExecute.get("sandbox", True)),
                         limits.memory_bytes)
     if fact["problem"]:
         raise WorkerNotUsable(f"Dask worker on {fact['host']}: {fact['problem']}")

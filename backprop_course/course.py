@@ -229,7 +229,7 @@ class Course:
         """Score every cell of a submission 0 and remove its autograded copy and feedback.
 
         nbgrader leaves the previous run's grades in place when autograding a submission fails
-        (a crashed or killed kernel): this is how a failure becomes an honest 0 instead. A
+        (a crashed or killed grading process): this is how a failure becomes an honest 0 instead. A
         manual score an instructor gave stays, flagged for review, as nbgrader itself does.
         """
         with Gradebook(self.db_url) as gb:

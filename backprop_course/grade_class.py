@@ -3,7 +3,7 @@ cluster, one gradebook writer, then a report.
 
 Every student is graded from bytes by the same code (:mod:`.worker`): the assignment's source
 and the student's submitted folder are packed (:mod:`.bundles`), graded in a temporary course in
-a forked process with a wall-clock limit and a memory cap (every kernel in the bubblewrap
+a forked process with a wall-clock limit and a memory cap (the student's code in the bubblewrap
 sandbox of :mod:`.sandbox`), and the result comes back as plain data. Where that happens:
 
 - ``workers=N`` (``--workers N``): N forked processes on this machine;
@@ -14,7 +14,7 @@ This process alone then records each outcome, once: it writes ``autograded/`` an
 and the gradebook (SQLite or PostgreSQL, through nbgrader's API), and makes the gradebook honest
 about the outcome:
 
-- a run that did not finish (kernel crash, ``os._exit``, timeout, unreadable notebook) scores 0
+- a run that did not finish (the grading process died, timeout, unreadable notebook) scores 0
   for every cell; nbgrader alone would leave the previous run's grades in place;
 - the static scan's flags (:mod:`.static_scan`) and the reason for a 0 become nbgrader's
   automatic comments of the answer cells, visible in formgrader and in feedback.
@@ -65,7 +65,7 @@ from backprop_course.worker import (  # noqa: F401  (scan_submission, extra_file
 )
 
 DEFAULT_NOTEBOOK_SECONDS = 600.0
-#: Address space for a worker and its kernel. A kernel with numpy and the kit maps about
+#: Address space for a worker and the student's process. A process with numpy and the kit maps about
 #: 1 GiB; the rest is room for the notebook's own arrays.
 DEFAULT_MEMORY_BYTES = 4 * 2**30
 
@@ -92,11 +92,11 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
         killed and scores 0 ("timeout"). The per-cell limit is nbgrader's ``Execute.timeout``.
         Making the feedback gets :data:`~backprop_course.worker.FEEDBACK_SECONDS` more.
     memory_bytes : int or None
-        Address-space cap of each worker and its kernel.
+        Address-space cap of each worker and the student's process.
     progress : bool
         Show a tqdm progress bar (with its ETA) on stderr.
     sandbox : bool
-        Run every kernel in the bubblewrap sandbox (:mod:`.sandbox`). False grades without
+        Run the student's code in the bubblewrap sandbox (:mod:`.sandbox`). False grades without
         any isolation: student code runs as the grading user, with that user's files.
     cluster : str, optional
         Grade on Dask: a scheduler address (``tcp://HOST:PORT``) or ``local:N`` (a local
@@ -186,10 +186,10 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
 
 
 def _with_sandbox(course: Course, sandbox: bool, memory_bytes: int | None) -> Course:
-    """The course with its kernels sandboxed (memory cap ``memory_bytes``), or not at all."""
+    """The course with the student's code sandboxed (memory cap ``memory_bytes``), or not at all."""
     config = copy.deepcopy(course.config)
-    config.SandboxedExecute.sandbox = sandbox
-    config.SandboxedKernelManager.memory_bytes = memory_bytes
+    config.TrustedExecute.sandbox = sandbox
+    config.TrustedExecute.memory_bytes = memory_bytes
     return Course(course.root, config)
 
 
@@ -210,7 +210,7 @@ def _run_locally(template: Path, bundle: AssignmentBundle, submissions: list[Sub
     Dask task runs); ``on_outcome`` hears of each end.
 
     If anything goes wrong here (Ctrl-C included), the runs still going are killed with their
-    kernels.
+    sandboxed processes.
     """
     queue = deque(submissions)
     running: dict[int, StudentJob] = {}

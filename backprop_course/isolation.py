@@ -1,10 +1,10 @@
 """Run one job in its own process, with a wall-clock limit and a memory cap.
 
-A student's notebook runs in a Jupyter kernel that the job starts; the kernel inherits the
-job's address-space limit (``RLIMIT_AS``), so a memory bomb raises ``MemoryError`` in that
-kernel instead of exhausting the machine. When the job runs past its time, the job and every
-process below it are killed: the kernel runs in its own session, so killing the job's process
-group would miss it; the process tree is walked instead.
+A student's code runs in a process that the job starts; it inherits the job's address-space
+limit (``RLIMIT_AS``), so a memory bomb raises ``MemoryError`` there instead of exhausting the
+machine. When the job runs past its time, the job and every process below it are killed: the
+sandboxed process runs in its own session, so killing the job's process group would miss it;
+the process tree is walked instead.
 
 The child is forked, so it starts without re-importing nbgrader (a fresh interpreter costs
 about 2.4 s on this machine) and the job may be any callable, closures included. Its return

@@ -20,8 +20,8 @@ class StudentResult:
     ----------
     student : str
     status : str
-        One of :data:`STATUSES`: "graded"; "crashed" (the kernel died: ``os._exit``, a
-        segfault), "timeout" (over the per-notebook limit, or the kernel stopped answering),
+        One of :data:`STATUSES`: "graded"; "crashed" (the grading process died, e.g. killed
+        for memory), "timeout" (over the per-notebook limit),
         "failed" (nbgrader could not process the submission: unreadable notebook, stripped
         metadata ...) - these three score 0 in the gradebook; "error" (the grading machinery
         failed, e.g. the Dask workers running it died again and again: nothing was recorded,

@@ -1,9 +1,10 @@
 """A bubblewrap sandbox around every process that runs student code while grading.
 
-A student's notebook runs in a Jupyter kernel started by :class:`SandboxedKernelManager`
-(nbgrader's ``Execute`` step is replaced by :class:`SandboxedExecute` in the course's
-``nbgrader_config.py``, so plain ``nbgrader autograde`` and ``backprop-course grade`` both use
-it). Inside the sandbox (``bwrap``, Debian package ``bubblewrap``):
+While grading, a student's cells run in the answer server of :mod:`backprop_course.trusted`,
+which :class:`~backprop_course.trusted.executor.TrustedExecute` (nbgrader's ``Execute`` step in
+the course's ``nbgrader_config.py``, so plain ``nbgrader autograde`` and ``backprop-course
+grade`` both use it) starts with :func:`sandboxed_command`. Inside the sandbox (``bwrap``,
+Debian package ``bubblewrap``):
 
 - the system (``/usr``, ``/lib*``, a few files of ``/etc``), the Python environment and the
   course's importable packages (:data:`KERNEL_PACKAGES`) are visible read-only; nothing else of
@@ -16,8 +17,9 @@ it). Inside the sandbox (``bwrap``, Debian package ``bubblewrap``):
   persists from one run to the next;
 - new user, PID, network, IPC, UTS and cgroup namespaces, all capabilities dropped, no nested
   user namespaces (``--disable-userns``), a new session (no terminal), killed with its parent;
-  when the kernel ends its PID namespace ends, and every process left in it is killed;
-- no network: the kernel is reached over ZMQ IPC sockets in a private directory bound in;
+  when the sandboxed process ends its PID namespace ends, and every process left in it is
+  killed;
+- no network: the answer server talks to the grader over its standard input and output;
 - limits: ``RLIMIT_AS`` (memory), ``RLIMIT_FSIZE`` (size of one file), ``RLIMIT_CPU``,
   ``RLIMIT_NOFILE``, no core files (set with ``prlimit``), and a cap on processes plus threads
   through a ``pids`` cgroup. ``RLIMIT_NPROC`` cannot be that cap: it counts per real user and
@@ -28,11 +30,10 @@ it). Inside the sandbox (``bwrap``, Debian package ``bubblewrap``):
 
 :func:`require_sandbox` checks, before grading starts, that all of this can be set up here and
 otherwise raises :class:`SandboxUnavailable` naming the fix. Grading without the sandbox takes
-an explicit ``backprop-course grade --no-sandbox`` (or ``--SandboxedExecute.sandbox=False`` on
+an explicit ``backprop-course grade --no-sandbox`` (or ``--TrustedExecute.sandbox=False`` on
 nbgrader's command line).
 
-This module's top level imports only the standard library, jupyter_client and nbgrader, which
-nbgrader has loaded anyway.
+This module's top level imports only the standard library and nbgrader.
 """
 
 from __future__ import annotations
@@ -53,11 +54,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import Execute
 from nbgrader.utils import find_all_files
-from traitlets import Bool, Integer, List, Unicode
 
 #: HOME inside the sandbox (a private tmpfs); IPython's profile and matplotlib's cache go there.
 SANDBOX_HOME = "/home/student"
@@ -67,7 +65,7 @@ KERNEL_PACKAGES = ("backprop_kit", "backprop_grading", "backprop_experiments")
 #: time zone, and /etc/alternatives where Debian points libblas & co.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "passwd",
              "group", "nsswitch.conf")
-#: Variables of the grader's environment that the kernel keeps (everything else is dropped).
+#: Variables of the grader's environment kept in the sandbox (everything else is dropped).
 PASSED_ENVIRONMENT = ("LANG", "LC_ALL", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                       "MKL_NUM_THREADS", "NBGRADER_EXECUTION")
 CGROUP_PREFIX = "backprop-sandbox"
@@ -75,7 +73,7 @@ FIX = ("install bubblewrap (`apt-get install bubblewrap`), allow user namespaces
        "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0), and run the "
        "grader as root or with a writable pids cgroup; or grade WITHOUT isolation, at your own "
        "risk, with `backprop-course grade --no-sandbox` "
-       "(`nbgrader autograde --SandboxedExecute.sandbox=False`)")
+       "(`nbgrader autograde --TrustedExecute.sandbox=False`)")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -91,8 +89,8 @@ class SandboxLimits:
     memory_bytes : int or None
         Address space of each process (``RLIMIT_AS``).
     processes : int or None
-        Processes plus threads of the whole sandbox (``pids.max`` of its cgroup). A kernel with
-        numpy's single-threaded BLAS uses about 10.
+        Processes plus threads of the whole sandbox (``pids.max`` of its cgroup). A Python process
+        with numpy's single-threaded BLAS uses about 10.
     file_bytes : int
         Largest file a process may write (``RLIMIT_FSIZE``).
     tmpfs_bytes : int
@@ -114,9 +112,7 @@ class SandboxLimits:
 def sandboxed_command(argv: Sequence[str], *, workdir: str | os.PathLike,
                       files: Iterable[str | os.PathLike] = (),
                       readable: Iterable[str | os.PathLike] = (),
-                      writable: Iterable[str | os.PathLike] = (),
                       home_files: Mapping[str, str | os.PathLike] | None = None,
-                      env: Mapping[str, str] | None = None,
                       limits: SandboxLimits = SandboxLimits(),
                       cgroup: PidsCgroup | None = None) -> list[str]:
     """The command line that runs ``argv`` inside the sandbox.
@@ -134,13 +130,9 @@ def sandboxed_command(argv: Sequence[str], *, workdir: str | os.PathLike,
     readable : paths
         More files or folders visible read-only at their own paths (besides the system, the
         environment and :data:`KERNEL_PACKAGES`).
-    writable : paths
-        Folders shared read-write (the kernel's IPC socket directory).
     home_files : mapping, optional
         Path relative to the private HOME -> file on the host, shown read-only there; the
         folders above it are the sandbox's own, writable (:func:`matplotlib_font_list`).
-    env : mapping, optional
-        The whole environment inside (default: :func:`sandbox_environment` of ``os.environ``).
     limits : SandboxLimits
     cgroup : PidsCgroup, optional
         The command joins it before anything runs; required when ``limits.processes`` is set.
@@ -174,14 +166,13 @@ def sandboxed_command(argv: Sequence[str], *, workdir: str | os.PathLike,
         if os.path.commonpath([path, workdir]) != workdir:
             raise ValueError(f"files must lie under the working directory {workdir}, got {path}")
         mounts.append((path, ["--ro-bind", path, path]))
-    mounts += [(path, ["--bind", path, path]) for path in map(os.path.abspath, writable)]
     for relative, source in (home_files or {}).items():
         inside = os.path.normpath(os.path.join(SANDBOX_HOME, relative))
         if os.path.isabs(relative) or os.path.commonpath([inside, SANDBOX_HOME]) != SANDBOX_HOME:
             raise ValueError(f"home_files must name paths inside HOME, got {relative!r}")
         mounts.append((inside, ["--ro-bind", os.path.abspath(source), inside]))
     mounts.sort(key=lambda mount: mount[0].count("/"))  # a folder before what is mounted in it
-    inside = dict(sandbox_environment(os.environ) if env is None else env)
+    inside = sandbox_environment(os.environ, argv[0])
     bwrap = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--unshare-user",
              "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
              "--proc", "/proc", "--dev", "/dev",
@@ -240,7 +231,7 @@ def _capped(which: int, value: int | None) -> int | None:
 
 
 def sandbox_environment(outside: Mapping[str, str], python: str = sys.executable) -> dict[str, str]:
-    """The kernel's environment: :data:`PASSED_ENVIRONMENT` from ``outside``, plus a private
+    """The environment in the sandbox: :data:`PASSED_ENVIRONMENT` from ``outside``, plus a private
     HOME, TMPDIR, IPYTHONDIR, a PATH with ``python``'s folder, and ``PYTHONSAFEPATH=1``."""
     env = {key: outside[key] for key in PASSED_ENVIRONMENT if key in outside}
     env.update({
@@ -374,7 +365,7 @@ def _read(path: Path) -> str:
 def require_sandbox(limits: SandboxLimits = SandboxLimits()) -> None:
     """Raise :class:`SandboxUnavailable`, naming the fix, unless a sandbox works here.
 
-    Runs ``python -c pass`` in a sandbox like a kernel's (about 0.1 s).
+    Runs ``python -c pass`` in a sandbox like the answer server's (about 0.1 s).
     """
     missing = [tool for tool in ("bwrap", "prlimit") if shutil.which(tool) is None]
     if missing:
@@ -395,99 +386,6 @@ def require_sandbox(limits: SandboxLimits = SandboxLimits()) -> None:
     if run.returncode != 0:
         raise SandboxUnavailable(f"the sandbox did not start (exit code {run.returncode}: "
                                  f"{run.stderr.strip()[-500:]}); {FIX}")
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel runs in the sandbox, in its own pids cgroup.
-
-    The kernel's working directory (nbgrader's ``autograded/<student>/<assignment>``) is a
-    private tmpfs holding only :attr:`visible_files`; the kernel is interrupted by a message
-    (a signal would stop bwrap, not the kernel) and talks over IPC sockets in a private folder.
-    """
-
-    memory_bytes = Integer(SandboxLimits.memory_bytes, allow_none=True,
-                           help="RLIMIT_AS of the kernel").tag(config=True)
-    max_processes = Integer(SandboxLimits.processes, allow_none=True,
-                            help="processes plus threads in the sandbox").tag(config=True)
-    file_bytes = Integer(SandboxLimits.file_bytes, help="RLIMIT_FSIZE").tag(config=True)
-    tmpfs_bytes = Integer(SandboxLimits.tmpfs_bytes,
-                          help="size of the private working directory, HOME and /tmp"
-                          ).tag(config=True)
-    cpu_seconds = Integer(SandboxLimits.cpu_seconds, allow_none=True,
-                          help="RLIMIT_CPU of the kernel").tag(config=True)
-    visible_files = List(Unicode(), help="host files under the working directory that the "
-                         "kernel sees (read-only)")
-
-    _scratch: str | None = None
-    _cgroup: PidsCgroup | None = None
-
-    @property
-    def limits(self) -> SandboxLimits:
-        return SandboxLimits(memory_bytes=self.memory_bytes, processes=self.max_processes,
-                             file_bytes=self.file_bytes, tmpfs_bytes=self.tmpfs_bytes,
-                             cpu_seconds=self.cpu_seconds)
-
-    async def _async_pre_start_kernel(self, **kw):
-        # Beside the IPC prefix a caller chose (a grading worker's scratch folder, removed with
-        # the worker), else in the system's temporary folder.
-        chosen = os.path.dirname(self.ip) if self.transport == "ipc" else ""
-        self._scratch = tempfile.mkdtemp(prefix="bk-kernel-",
-                                         dir=chosen if os.path.isabs(chosen) else None)
-        self.transport = "ipc"
-        self.ip = os.path.join(self._scratch, "kernel")
-        self.connection_file = os.path.join(self._scratch, "connection.json")
-        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-        self.kernel_spec.interrupt_mode = "message"
-        workdir = kw.get("cwd") or os.getcwd()
-        limits = self.limits
-        if limits.processes is not None:
-            self._cgroup = PidsCgroup.create(limits.processes)
-        command = sandboxed_command(
-            kernel_cmd, workdir=workdir, files=self.visible_files, writable=[self._scratch],
-            env=sandbox_environment(kw.get("env") or os.environ, kernel_cmd[0]),
-            limits=limits, cgroup=self._cgroup)
-        kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        return command, kw
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        if self._cgroup is not None:
-            self._cgroup.close()
-            self._cgroup = None
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
-
-
-class SandboxedExecute(Execute):
-    """nbgrader's ``Execute`` with each notebook's kernel in the sandbox.
-
-    Before a kernel starts, :func:`require_sandbox` must pass (once per process), else the
-    notebook fails with :class:`SandboxUnavailable`'s message. ``sandbox = False`` gives
-    nbgrader's plain, unisolated ``Execute``.
-    """
-
-    sandbox = Bool(True, help="run the kernel in the bubblewrap sandbox; False grades without "
-                   "any isolation").tag(config=True)
-
-    def __init__(self, **kw) -> None:
-        kw.setdefault("kernel_manager_class", SandboxedKernelManager)
-        super().__init__(**kw)
-
-    def preprocess(self, nb, resources, retries=None):
-        if self.sandbox:
-            _require_sandbox_once()
-        return super().preprocess(nb, resources, retries)
-
-    def create_kernel_manager(self):
-        if not self.sandbox:
-            self.kernel_manager_class = AsyncKernelManager
-            return super().create_kernel_manager()
-        km = super().create_kernel_manager()
-        km.visible_files = shipped_files(CourseDirectory(config=self.config),
-                                         self.resources["nbgrader"]["assignment"],
-                                         self.resources["metadata"]["path"])
-        return km
 
 
 @functools.cache

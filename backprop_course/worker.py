@@ -7,17 +7,12 @@ grade each student the same way:
    source, with its own SQLite gradebook: :func:`prepare_template`) into a scratch folder,
    writes the student's submitted bytes into it and runs the static scan (:func:`scan_submission`);
 2. a forked process (:mod:`.isolation`: wall-clock limit, memory cap, killed with its whole
-   process tree) runs nbgrader's autograde there, every kernel in the sandbox
-   (:mod:`.sandbox`), writes the review notes into the scratch gradebook and generates the
-   feedback (:func:`grade_prepared`);
+   process tree) runs nbgrader's autograde there, the student's code in the sandbox
+   (:mod:`.sandbox`, :mod:`.trusted`), writes the review notes into the scratch gradebook and
+   generates the feedback (:func:`grade_prepared`);
 3. the answer is a :class:`~backprop_course.bundles.GradingOutcome`: plain data (scores,
    per-cell failures, flags, the autograded folder and the feedback as bytes). The scratch
    folder is removed. Only the coordinator writes the real gradebook and files.
-
-Each autograde talks to its kernel over IPC sockets under its own directory instead of TCP
-ports: parallel workers picking TCP ports race for them ("Address already in use", about one
-kernel start in 124 in our measurements); unique IPC paths cannot collide. A run that fails on
-that race anyway is retried once.
 """
 
 from __future__ import annotations
@@ -60,8 +55,7 @@ from backprop_course.isolation import IsolatedJob, JobEnd, Limits
 from backprop_course.sandbox import PidsCgroup, SandboxLimits, require_sandbox, shipped_names
 from backprop_course.static_scan import Flag, ReleaseLayout, read_submission, scan_notebook
 
-PORT_RACE = "Address already in use"
-#: Thread pools of numpy's BLAS in the kernel: one thread each, so that N workers use N cores.
+#: Thread pools of numpy's BLAS while grading: one thread each, so that N workers use N cores.
 SINGLE_THREADED = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*)$",
                          re.MULTILINE)
@@ -88,61 +82,35 @@ class WorkerResult:
     success : bool
         nbgrader autograded every notebook.
     outcome : str
-        "graded", "crashed" (the kernel died), "timeout" (a cell ran past its limit and the
-        kernel could not be interrupted) or "failed" (nbgrader could not process the
-        submission).
+        "graded", or "failed" (nbgrader could not process the submission). A cell that timed
+        out or whose process died fails on its own; the process that runs out of its time
+        limit is the forked grading process, judged by :class:`StudentJob`.
     error : str
         The last exception line of nbgrader's log ("" on success).
-    attempts : int
-        1, or 2 after a retried kernel-port race.
     """
 
     success: bool
     outcome: str
     error: str
-    attempts: int
 
 
-def autograde_in_worker(config: Config, assignment: str, student: str,
-                        ipc_prefix: str) -> WorkerResult:
-    """Autograde ``student``'s submission of ``assignment``, retrying once on a port race.
-
-    Parameters
-    ----------
-    config : Config
-        The course configuration (:func:`course_config`); copied, not modified.
-    ipc_prefix : str
-        Absolute path prefix, unique to this worker, for the kernel's IPC sockets.
-    """
+def autograde_in_worker(config: Config, assignment: str, student: str) -> WorkerResult:
+    """Autograde ``student``'s submission of ``assignment`` with the course configuration
+    ``config`` (:func:`course_config`), numpy's BLAS single-threaded."""
     for name in SINGLE_THREADED:
         os.environ.setdefault(name, "1")
-    config = copy.deepcopy(config)
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = ipc_prefix
-    course = Course(config.CourseDirectory.root, config)
-    attempts = 0
-    while True:
-        attempts += 1
-        result = course.autograde(assignment, student)
-        log = f"{result.get('log') or ''}\n{result.get('error') or ''}"
-        if result.get("success") or PORT_RACE not in log or attempts == 2:
-            return classify(bool(result.get("success")), log, attempts)
+    result = Course(config.CourseDirectory.root, config).autograde(assignment, student)
+    return classify(bool(result.get("success")),
+                    f"{result.get('log') or ''}\n{result.get('error') or ''}")
 
 
-def classify(success: bool, log: str, attempts: int = 1) -> WorkerResult:
+def classify(success: bool, log: str) -> WorkerResult:
     """Turn nbgrader's success flag and log into a :class:`WorkerResult`."""
     if success:
-        return WorkerResult(True, "graded", "", attempts)
-    if "DeadKernelError" in log or "Kernel died" in log:
-        outcome = "crashed"
-    elif any(sign in log for sign in ("CellTimeoutError", "UnresponsiveKernelError",
-                                      "became unresponsive")):
-        outcome = "timeout"
-    else:
-        outcome = "failed"
+        return WorkerResult(True, "graded", "")
     errors = [line for line in (m.group(1).strip() for m in _ERROR_LINE.finditer(log))
               if not line.startswith("nbgrader.converters.base.NbGraderException")]
-    return WorkerResult(False, outcome, errors[-1] if errors else "see nbgrader's log", attempts)
+    return WorkerResult(False, "failed", errors[-1] if errors else "see nbgrader's log")
 
 
 def check_memory(memory_bytes: int | None) -> None:
@@ -557,15 +525,14 @@ def grade_prepared(config: Config, assignment: str, student: str,
     flags : dict
         The static scan's flags, written as automatic comments before the feedback is made.
     scratch : str
-        The run's scratch folder (the kernel's IPC sockets go there).
+        The run's scratch folder.
     parent : int
         Process id of the process that forked this one: this process ends with it.
     """
     _die_with(parent)
-    result = autograde_in_worker(config, assignment, student, os.path.join(scratch, "kernel"))
+    result = autograde_in_worker(config, assignment, student)
     if not result.success:
-        return GradingOutcome(student, result.outcome, result.error, flags=flags,
-                              attempts=result.attempts)
+        return GradingOutcome(student, result.outcome, result.error, flags=flags)
     Path(scratch, AUTOGRADED_MARK).touch()
     course = Course(config.CourseDirectory.root, config)
     notebooks = course.notebook_names(assignment)
@@ -593,8 +560,7 @@ def grade_prepared(config: Config, assignment: str, student: str,
     return GradingOutcome(student, "graded", flags=flags, cells=cells,
                           autograded=read_folder(autograded),
                           feedback=read_folder(feedback) if feedback.is_dir() else {},
-                          feedback_error=feedback_error, feedback_seconds=feedback_seconds,
-                          attempts=result.attempts)
+                          feedback_error=feedback_error, feedback_seconds=feedback_seconds)
 
 
 _PR_SET_PDEATHSIG = 1

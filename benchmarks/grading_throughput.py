@@ -5,7 +5,7 @@ default 8 of 01_chain_rule) in a temporary course, in the ways named by ``--ways
 
 - ``nbgrader``: plain ``nbgrader autograde`` with the course's configuration (sandboxed); at
   W workers, W processes, each with its share of the class;
-- ``nbgrader, no sandbox``: the same with ``--SandboxedExecute.sandbox=False``;
+- ``nbgrader, no sandbox``: the same with ``--TrustedExecute.sandbox=False``;
 - ``nbgrader, stock``: plain ``nbgrader autograde`` as nbgrader ships it: its own default
   autograde preprocessors (nbgrader's ``Execute``: one ordinary kernel per notebook, no
   sandbox, no trusted split), set on the command line over the course's list. This is the
@@ -142,7 +142,7 @@ def time_nbgrader(course: Course, assignment: str, names: list[str], workers: in
         command = [nbgrader, "autograde", assignment, "--force",
                    "--KernelManager.transport=ipc",
                    f"--KernelManager.ip={ipc_folders[worker]}/kernel",
-                   f"--SandboxedExecute.sandbox={sandbox}"]
+                   f"--TrustedExecute.sandbox={sandbox}"]
         if stock:
             command += [f"--Autograde.autograde_preprocessors={name}"
                         for name in NBGRADER_DEFAULT_AUTOGRADE]

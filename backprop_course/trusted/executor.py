@@ -30,7 +30,7 @@ trusted shell's own reply: a test cell whose execution did not end with an "ok" 
 the loop never reached, gets an error output, which nbgrader scores zero.
 
 Isolation: the student's process runs in the bubblewrap sandbox of :mod:`backprop_course.sandbox`
-(the limits of ``SandboxedKernelManager``'s configuration, its own pids cgroup, which this step
+(the limits configured on this step, its own pids cgroup, which this step
 creates and closes, so nothing it started outlives the notebook; only the files the assignment
 ships are visible beside it). The trusted shell starts in an empty private folder with the
 working directory off ``sys.path``, so files submitted beside the notebook cannot shadow its
@@ -51,14 +51,10 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer
 
-from ..sandbox import (
-    PidsCgroup,
-    SandboxedExecute,
-    SandboxedKernelManager,
-    _require_sandbox_once,
-    shipped_files,
-)
+from ..sandbox import PidsCgroup, SandboxLimits, _require_sandbox_once, shipped_files
 from .trusted_shell import LANGUAGE_INFO, TrustedShell, warm_imports
 
 #: Time allowed for starting the student's sandboxed process, whatever the per-cell timeout.
@@ -115,13 +111,35 @@ def _student_output(item: object) -> NotebookNode | None:
     return output
 
 
-class TrustedExecute(SandboxedExecute):
+class TrustedExecute(Execute):
     """Execute with a trusted shell for the tests and a sandboxed process for the answers.
 
-    ``sandbox`` (inherited, default True) puts the student's process in the bubblewrap sandbox;
-    False grades with a plain child process (no isolation). The per-cell time limit is
+    ``sandbox`` (default True) puts the student's process in the bubblewrap sandbox, with the
+    limits below (``c.TrustedExecute.memory_bytes`` ...); False grades with a plain child
+    process (no isolation). Without a working sandbox, grading stops with
+    :class:`~backprop_course.sandbox.SandboxUnavailable`'s message. The per-cell time limit is
     ``timeout`` (``c.Execute.timeout``), as for nbgrader's Execute.
     """
+
+    sandbox = Bool(True, help="run the student's process in the bubblewrap sandbox; False "
+                   "grades without any isolation").tag(config=True)
+    memory_bytes = Integer(SandboxLimits.memory_bytes, allow_none=True,
+                           help="RLIMIT_AS of the student's process").tag(config=True)
+    max_processes = Integer(SandboxLimits.processes, allow_none=True,
+                            help="processes plus threads in the sandbox").tag(config=True)
+    file_bytes = Integer(SandboxLimits.file_bytes, help="RLIMIT_FSIZE").tag(config=True)
+    tmpfs_bytes = Integer(SandboxLimits.tmpfs_bytes,
+                          help="size of the private working directory, HOME and /tmp"
+                          ).tag(config=True)
+    cpu_seconds = Integer(SandboxLimits.cpu_seconds, allow_none=True,
+                          help="RLIMIT_CPU of the student's process").tag(config=True)
+
+    @property
+    def limits(self) -> SandboxLimits:
+        """The sandbox's limits, from this step's configuration."""
+        return SandboxLimits(memory_bytes=self.memory_bytes, processes=self.max_processes,
+                             file_bytes=self.file_bytes, tmpfs_bytes=self.tmpfs_bytes,
+                             cpu_seconds=self.cpu_seconds)
 
     def preprocess(self, nb, resources, retries=None):
         if self.sandbox:
@@ -171,7 +189,7 @@ class TrustedExecute(SandboxedExecute):
         """What the trusted side needs to start the student's process in the sandbox."""
         if not self.sandbox:
             return None
-        limits = SandboxedKernelManager(config=self.config).limits
+        limits = self.limits
         if limits.processes is not None:
             self._cgroup = PidsCgroup.create(limits.processes)
         files = shipped_files(CourseDirectory(config=self.config),

@@ -242,8 +242,8 @@ def attacked(tmp_path_factory):
     course = tiny_course(tmp_path_factory.mktemp("attacks"), cell_timeout=CELL_SECONDS)
     # As the course's notebooks are graded: test cells in a trusted shell, the student's cells
     # in a sandboxed process (backprop_course.trusted); the sandbox's limits are the same.
-    course.config.SandboxedKernelManager.tmpfs_bytes = 64 * 2**20
-    course.config.SandboxedKernelManager.file_bytes = 32 * 2**20
+    course.config.TrustedExecute.tmpfs_bytes = 64 * 2**20
+    course.config.TrustedExecute.file_bytes = 32 * 2**20
     release = released(course)
     kit_source = _sha256(REPO / "backprop_grading")
     submit_notebook(course.path("submitted", ASSIGNMENT, "victim"),
