@@ -128,11 +128,32 @@ class StandIn:
     def __iter__(self):
         return iter(self.__getattr__("__iter__")())
 
+    def __bool__(self) -> bool:
+        if self._bp_tree.get("kind") in ("function", "class"):
+            return True
+        cls = self.__class__
+        if cls is StandIn:
+            raise _not_computable(self, "bool()")
+        if getattr(cls, "__bool__", None) is not None:
+            return bool(cls.__bool__(self))
+        return getattr(cls, "__len__", None) is None or cls.__len__(self) != 0
+
+
+def _not_computable(stand_in: StandIn, what: str) -> TypeError:
+    """The error for a test that computes with an object of a class only the student's code
+    defines: its comparisons, arithmetic and truth would be the student's to decide (an
+    ``err < tol`` that is always true), so they are refused, and the check fails."""
+    return TypeError(f"{what} on {stand_in!r}: the student's code returned an object of its own "
+                     "class, not a number, an array or an object of a class the notebook "
+                     "gives; return plain numbers or numpy arrays")
+
 
 def _stand_in_operator(name: str):
     def operator(self: StandIn, *args: object) -> object:
         cls = self.__class__
-        if cls is not StandIn and getattr(cls, name, None) is not None:
+        if cls is StandIn:
+            raise _not_computable(self, name)
+        if getattr(cls, name, None) is not None:
             return getattr(cls, name)(self, *args)  # the trusted class's (or its forwarder)
         return self.__getattr__(name)(*args)
 

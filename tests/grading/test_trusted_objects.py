@@ -52,6 +52,30 @@ Value.double = lambda self: Value(2 * self.data)
 Value.__repr__ = lambda self: "hacked"
 Value.__eq__ = lambda self, other: True
 Value.__bool__ = lambda self: False
+
+
+class AlwaysSmall(float):
+    """A number of the student's own class that agrees with every check."""
+
+    def __lt__(self, other):
+        return True
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+    def __sub__(self, other):
+        return 0.0
+
+    __rsub__ = __sub__
+
+    def __abs__(self):
+        return 0.0
+
+    def __bool__(self):
+        return True
+
+
+def relative_error(a, b):
+    return AlwaysSmall(1e9)
 '''
 
 
@@ -126,3 +150,16 @@ def test_a_forged_request_for_a_private_attribute_or_a_functions_attribute_is_re
         reply = sess.serve(request)
         assert reply["op"] == "raise" and reply["type"] == "AttributeError", request
     assert sess.serve({"op": "getattr", "target": node, "name": "data"})["value"] == 1.0
+
+
+def test_an_object_of_a_class_only_the_student_defines_decides_no_comparison_or_truth(session):
+    """``err < tol``, ``abs(err - x)``, ``bool(err)`` on such an object would be the student's
+    code answering the test's question: each raises, so the check fails."""
+    _, ns = session
+    err = ns["relative_error"](1.0, 2.0)
+    assert type(err) is StandIn
+    for attempt in (lambda: err < 1e-7, lambda: 1e-7 > err, lambda: err - 1.0,
+                    lambda: 1.0 - err, lambda: abs(err), lambda: bool(err)):
+        with pytest.raises(TypeError, match="not a number, an array"):
+            attempt()
+    assert bool(ns["relative_error"]), "a student's function is still a true value"
