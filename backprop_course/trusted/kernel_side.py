@@ -71,6 +71,13 @@ def server_command(workdir: str, sandbox: dict | None) -> list[str]:
                              limits=SandboxLimits(**sandbox["limits"]))
 
 
+#: Special attributes a stand-in asks the student's process for (its container protocol, and the
+#: operators a class the notebook gives leaves to the student); any other ``__name__`` is not
+#: looked up there.
+ASKED_DUNDERS = frozenset({"__dict__", "__len__", "__getitem__", "__setitem__", "__iter__",
+                           *OPERATORS})
+
+
 class StandIn:
     """The trusted side's view of a function, class or object of the student's process."""
 
@@ -88,7 +95,9 @@ class StandIn:
         return self._bp_session.call(self, args, kwargs)
 
     def __getattr__(self, name: str) -> object:
-        if name.startswith("_bp_"):
+        if name.startswith("_bp_") or (name.startswith("__") and name not in ASKED_DUNDERS):
+            # numpy asks for __array_interface__ here: a dict from the student's process
+            # would make numpy read this process's memory at an address the student chose
             raise AttributeError(name)
         return self._bp_session.call(getattr, (self, name), {}, op="getattr")
 

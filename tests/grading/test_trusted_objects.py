@@ -8,6 +8,7 @@ sandbox) through :class:`backprop_course.trusted.kernel_side.Session`, with a di
 trusted kernel's namespace.
 """
 
+import numpy as np
 import pytest
 
 from backprop_course.trusted.kernel_side import Session, StandIn
@@ -76,6 +77,26 @@ class AlwaysSmall(float):
 
 def relative_error(a, b):
     return AlwaysSmall(1e9)
+
+
+asked = []
+
+
+class RawMemory:
+    """Points numpy on the other side at memory of the student's choosing."""
+
+    @property
+    def __array_interface__(self):
+        asked.append("__array_interface__")
+        return {"data": (8, False), "shape": (4,), "typestr": "<f8", "version": 3}
+
+
+def raw_memory():
+    return RawMemory()
+
+
+def what_was_asked():
+    return list(asked)
 '''
 
 
@@ -163,3 +184,11 @@ def test_an_object_of_a_class_only_the_student_defines_decides_no_comparison_or_
         with pytest.raises(TypeError, match="not a number, an array"):
             attempt()
     assert bool(ns["relative_error"]), "a student's function is still a true value"
+
+
+def test_numpy_never_takes_an_array_interface_from_the_students_process(session):
+    _, ns = session
+    obj = ns["raw_memory"]()
+    assert not hasattr(obj, "__array_interface__")
+    assert np.asarray(obj).dtype == object, "an opaque object, not an array over raw memory"
+    assert ns["what_was_asked"]() == [], "the student's property never ran"
