@@ -1,5 +1,6 @@
 """Structural rules for every course notebook (instructor sources and student releases)."""
 
+import ast
 import json
 import re
 import symtable
@@ -114,6 +115,20 @@ def test_locked_cells_read_nothing_that_only_an_editable_cell_defines(path):
             answers |= assigns
         else:
             editable.update({name: index for name in assigns - answers})
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_test_cells_zip_strictly(path):
+    """``for name, got, want in zip(NAMES, result, expected)`` over a tuple the student returned
+    short would check nothing and pass: every zip in a test cell says ``strict=True``."""
+    for cell in _read(path).cells:
+        meta = _nbgrader(cell)
+        if not (meta.get("grade") and not meta.get("solution")):
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "zip":
+                assert any(k.arg == "strict" for k in node.keywords), (
+                    f"{meta['grade_id']}: zip(..., strict=True) at line {node.lineno}")
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
