@@ -1,0 +1,106 @@
+"""What a test measures while the student's code runs is measured on the trusted side.
+
+Notebook 11 counts the block forwards ``checkpoint_backward`` runs and the calls
+``fd_gradient`` makes of ``f``. Graded through the trusted executor, the layers and the counted
+function stay with the test (the student's code holds handles): a submission that also tries to
+rewrite the counts from its own process scores exactly what its honest code earns, and a valid
+alternative that builds kit objects around those handles still earns every point.
+"""
+
+import nbformat
+import pytest
+
+from backprop_course import reference_submission, submit_notebook
+
+ASSIGNMENT = "11_cost_of_backprop"
+
+#: Recomputes every segment, the last one too: one extra forward per block of the last segment.
+RECOMPUTES_ALL = '''def checkpoint_backward(layers, saved, dy, segment_size):
+    segments = split_into_segments(layers, segment_size)
+    for index in reversed(range(len(segments))):
+        segment = segments[index]
+        h = saved[index]
+        for layer in segment:
+            h = layer.forward(h)
+        for layer in reversed(segment):
+            dy = layer.backward(dy)
+        for layer in segment:
+            drop_caches(layer)
+    return dy
+'''
+#: The same, then every way at hand to make the counts say [1, 1, 1, 1, 0, 0].
+FORGES_COUNTS = RECOMPUTES_ALL.replace("    return dy\n", '''\
+    attempts = [lambda layer: setattr(layer, "_forwards", 0),
+                lambda layer: layer.__dict__.update(_forwards=0),
+                lambda layer: setattr(layer.forward, "calls", 0),
+                lambda layer: setattr(layer.forward.__self__, "_forwards", 0)]
+    for layer in layers[len(layers) - segment_size:]:
+        for attempt in attempts:
+            try:
+                attempt(layer)
+            except Exception:
+                pass
+    return dy
+''')
+#: Calls f(theta) once more than centered differences need, then tries to hide it.
+FD_FORGES_COUNT = '''def fd_gradient(f, theta, h=1e-5):
+    f(theta)
+    grad = np.zeros_like(theta)
+    for i in range(len(theta)):
+        step = np.zeros_like(theta)
+        step[i] = h
+        grad[i] = (f(theta + step) - f(theta - step)) / (2 * h)
+    for attempt in (lambda: f.__closure__[0].cell_contents.pop(),
+                    lambda: setattr(f, "calls", 2 * len(theta))):
+        try:
+            attempt()
+        except Exception:
+            pass
+    return grad
+'''
+#: A valid alternative: each segment run as a kit Sequential of the layers it was given.
+SEQUENTIAL_SEGMENTS = '''def checkpoint_backward(layers, saved, dy, segment_size):
+    segments = split_into_segments(layers, segment_size)
+    for index in range(len(segments) - 1, -1, -1):
+        block = Sequential(*segments[index])
+        if index != len(segments) - 1:
+            block.forward(saved[index])
+        dy = block.backward(dy)
+        for layer in segments[index]:
+            drop_caches(layer)
+    return dy
+'''
+
+
+@pytest.fixture(scope="module")
+def graded(make_course):
+    course = make_course(ASSIGNMENT)
+    course.generate(ASSIGNMENT)
+    source = nbformat.read(course.path("source", ASSIGNMENT) / f"{ASSIGNMENT}.ipynb", 4)
+    release = nbformat.read(course.path("release", ASSIGNMENT) / f"{ASSIGNMENT}.ipynb", 4)
+    answers = {"forger": {"checkpoint_backward": FORGES_COUNTS, "fd_gradient": FD_FORGES_COUNT},
+               "honest": {"checkpoint_backward": RECOMPUTES_ALL},
+               "alternative": {"checkpoint_backward": SEQUENTIAL_SEGMENTS}}
+    for student, cells in answers.items():
+        submission = reference_submission(source, release)
+        for cell in submission.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id in cells:
+                cell.source = cells[grade_id]
+        submit_notebook(course.path("submitted", ASSIGNMENT, student), submission, ASSIGNMENT)
+        assert course.autograde(ASSIGNMENT, student)["success"]
+    return {student: course.scores(ASSIGNMENT, student) for student in answers}
+
+
+def test_forged_forward_counts_score_as_the_honest_extra_forwards(graded):
+    assert graded["honest"]["test_checkpoint_backward"] == 1.5
+    assert graded["forger"]["test_checkpoint_backward"] == 1.5
+
+
+def test_an_extra_call_of_f_is_still_counted(graded):
+    """Every part counts the calls: the corpus's honest version of this mistake scores 0."""
+    assert graded["forger"]["test_fd_gradient"] == 0.0
+
+
+def test_a_kit_sequential_around_the_tests_layers_earns_every_point(graded):
+    assert graded["alternative"]["test_checkpoint_backward"] == 4.0
