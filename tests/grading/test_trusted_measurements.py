@@ -16,15 +16,13 @@ ASSIGNMENT = "11_cost_of_backprop"
 
 #: Recomputes every segment, the last one too: one extra forward per block of the last segment.
 RECOMPUTES_ALL = '''def checkpoint_backward(layers, saved, dy, segment_size):
-    segments = split_into_segments(layers, segment_size)
-    for index in reversed(range(len(segments))):
-        segment = segments[index]
-        h = saved[index]
-        for layer in segment:
+    starts = list(range(0, len(layers), segment_size))
+    for k in range(len(starts) - 1, -1, -1):
+        block, h = layers[starts[k]:starts[k] + segment_size], saved[k]
+        for layer in block:
             h = layer.forward(h)
-        for layer in reversed(segment):
+        for layer in block[::-1]:
             dy = layer.backward(dy)
-        for layer in segment:
             drop_caches(layer)
     return dy
 '''

@@ -207,17 +207,6 @@ ALTERNATIVES = {
         grad[i] = (f_plus - f_minus) / (2 * h)
     return grad
 ''', what="perturbing a copy of theta")],
-    "checkpoint_backward": [Alternative('''def checkpoint_backward(layers, saved, dy, segment_size):
-    segments = split_into_segments(layers, segment_size)
-    for index in range(len(segments) - 1, -1, -1):
-        block = Sequential(*segments[index])
-        if index != len(segments) - 1:
-            block.forward(saved[index])
-        dy = block.backward(dy)
-        for layer in segments[index]:
-            drop_caches(layer)
-    return dy
-''', what="each segment run as a kit Sequential")],
     "segment_size": [Alternative('''def peak_activations(n_layers, segment_size):
     return -(-n_layers // segment_size) + segment_size
 
