@@ -1,4 +1,5 @@
-"""What a test measures while the student's code runs is measured on the trusted side.
+"""What a test measures while the student's code runs is measured on the trusted side, and
+what it compares with is the notebook's.
 
 Notebook 11 counts the block forwards ``checkpoint_backward`` runs and the calls
 ``fd_gradient`` makes of ``f``. Graded through the trusted executor, the layers and the counted
@@ -56,6 +57,20 @@ FD_FORGES_COUNT = '''def fd_gradient(f, theta, h=1e-5):
             pass
     return grad
 '''
+#: Right for the 4-parameter cubic, too coarse for the classifier...
+COARSE_FD = '''def fd_gradient(f, theta, h=1e-5):
+    h = h if theta.size <= 4 else 1e-2
+    grad = np.zeros_like(theta)
+    for i in range(theta.size):
+        step = np.zeros_like(theta)
+        step[i] = h
+        grad[i] = (f(theta + step) - f(theta - step)) / (2 * h)
+    return grad
+'''
+#: ... and a cell of its own after the given helpers that makes the reference agree with it.
+REFERENCE_REDEFINED = '''def backprop_gradient(model, x, labels):
+    return fd_gradient(loss_of_parameters(model, x, labels), flat_parameters(model))
+'''
 #: A valid alternative: each segment run as a kit Sequential of the layers it was given.
 SEQUENTIAL_SEGMENTS = '''def checkpoint_backward(layers, saved, dy, segment_size):
     segments = split_into_segments(layers, segment_size)
@@ -78,13 +93,19 @@ def graded(make_course):
     release = nbformat.read(course.path("release", ASSIGNMENT) / f"{ASSIGNMENT}.ipynb", 4)
     answers = {"forger": {"checkpoint_backward": FORGES_COUNTS, "fd_gradient": FD_FORGES_COUNT},
                "honest": {"checkpoint_backward": RECOMPUTES_ALL},
-               "alternative": {"checkpoint_backward": SEQUENTIAL_SEGMENTS}}
+               "alternative": {"checkpoint_backward": SEQUENTIAL_SEGMENTS},
+               "redefiner": {"fd_gradient": COARSE_FD}}
     for student, cells in answers.items():
         submission = reference_submission(source, release)
         for cell in submission.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if grade_id in cells:
                 cell.source = cells[grade_id]
+        if student == "redefiner":
+            given = next(i for i, cell in enumerate(submission.cells)
+                         if "def backprop_gradient(" in cell.source)
+            submission.cells[given].source += "\n\n" + REFERENCE_REDEFINED  # restored by nbgrader
+            submission.cells.insert(given + 1, nbformat.v4.new_code_cell(REFERENCE_REDEFINED))
         submit_notebook(course.path("submitted", ASSIGNMENT, student), submission, ASSIGNMENT)
         assert course.autograde(ASSIGNMENT, student)["success"]
     return {student: course.scores(ASSIGNMENT, student) for student in answers}
@@ -102,3 +123,10 @@ def test_an_extra_call_of_f_is_still_counted(graded):
 
 def test_a_kit_sequential_around_the_tests_layers_earns_every_point(graded):
     assert graded["alternative"]["test_checkpoint_backward"] == 4.0
+
+
+def test_the_tests_reference_gradient_is_the_notebooks_not_the_students(graded):
+    """The cubic part passes; the classifier's parts compare with the given backprop_gradient,
+    which the student's own definition (in an added cell, or edited into the locked one) does
+    not replace on the trusted side."""
+    assert graded["redefiner"]["test_fd_gradient"] == 1.0
