@@ -42,7 +42,11 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "backprop_course.feedback.HideHiddenTests",
-    # Last: no script, event-handler attribute or javascript: URL from the student's markdown
-    # and outputs reaches the feedback HTML (nbconvert's SanitizeHTML, bleach).
-    "backprop_course.feedback.SanitizeFeedback",
+    # the comments a cell shows (automatic ones quote file names a student chose), cleaned
+    "backprop_course.feedback.SanitizeComments",
 ]
+# Everything nbgrader renders to HTML with this configuration, the feedback and the formgrader's
+# view of each submission, first passes the student's markdown and outputs through nbconvert's
+# SanitizeHTML (bleach): no script, event-handler attribute or javascript: URL of a student's
+# runs in a student's browser or in the instructor's formgrader session.
+c.HTMLExporter.preprocessors = ["backprop_course.feedback.SanitizeFeedback"]

@@ -5,11 +5,16 @@ nbgrader's feedback HTML shows every test cell as it ran, hidden tests included 
 traceback of a failed hidden check still prints the failing hidden line. :class:`HideHiddenTests`
 does both jobs for ``GenerateFeedback`` (see nbgrader_config.py).
 
-Student content reaches the feedback HTML as it is: a ``<script>`` or an ``onerror=`` in a
-markdown cell or an HTML output would run in the browser of whoever opens it.
-:class:`SanitizeFeedback` (nbconvert's bleach-based ``SanitizeHTML``, switched on, which also
-cleans each markdown cell after rendering it, so that a markdown link to ``javascript:`` goes too)
-runs last.
+Student content reaches nbconvert's HTML as it is: a ``<script>`` or an ``onerror=`` in a
+markdown cell or an HTML output would run in the browser of whoever opens it, the student with
+the feedback or the instructor in the formgrader, which renders every submission with an
+``HTMLExporter`` made from the course's configuration. :class:`SanitizeFeedback` (nbconvert's
+bleach-based ``SanitizeHTML``, switched on, which also cleans each markdown cell after rendering
+it, so that a markdown link to ``javascript:`` goes too) is that exporter's preprocessor
+(``c.HTMLExporter.preprocessors`` in nbgrader_config.py), so it runs for both. The feedback also
+shows each cell's comments as markdown, raw HTML included, and the automatic ones quote what a
+student chose (the names of files handed in beside the notebook): :class:`SanitizeComments`
+cleans them once nbgrader's ``GetGrades`` has put them on the cells.
 """
 
 from __future__ import annotations
@@ -77,3 +82,18 @@ class SanitizeFeedback(SanitizeHTML):
             cell.source = "<div>" + html.replace("\n", "&#10;") + "</div>"
             return cell, resources
         return super().preprocess_cell(cell, resources, cell_index)
+
+
+class SanitizeComments(SanitizeHTML):
+    """nbconvert's ``SanitizeHTML``, enabled, applied to the comment ``GetGrades`` puts on each
+    graded cell (``cell.metadata.nbgrader.comment``): markup bleach does not allow is escaped and
+    shows as text. Must come after ``GetGrades`` in ``GenerateFeedback.preprocessors``."""
+
+    enabled = Bool(True)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict,
+                        cell_index: int) -> tuple[NotebookNode, ResourcesDict]:
+        grading = cell.get("metadata", {}).get("nbgrader", {})
+        if grading.get("comment"):
+            grading["comment"] = self.sanitize_html_tags(grading["comment"])
+        return cell, resources

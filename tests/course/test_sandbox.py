@@ -140,3 +140,34 @@ def test_feedback_markdown_keeps_its_text_but_runs_nothing():
     assert "onerror" not in html and "javascript:" not in html
     assert '<a href="https://example.org">good</a>' in html
     assert "\n" not in html and "&#10;&#10;" in html, "one markdown HTML block; the blank line kept"
+
+
+def test_the_formgraders_view_of_a_submission_runs_nothing_from_student_content(tmp_path):
+    """The formgrader renders each autograded notebook with an ``HTMLExporter`` made from the
+    course's configuration (nbgrader's ``FormgradeExtension``, template ``formgrade``): a
+    script in a student's markdown or output would run in the instructor's session."""
+    from conftest import REPO
+    from nbconvert.exporters import HTMLExporter
+    from nbformat.v4 import new_code_cell, new_output
+    from nbgrader.server_extensions.formgrader import handlers
+
+    from backprop_course import course_config
+
+    config = course_config(tmp_path, config_dir=REPO)
+    config.HTMLExporter.template_name = "formgrade"  # what FormgradeExtension adds
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    nb = new_notebook(cells=[
+        new_markdown_cell("My answer <script>steal(document.cookie)</script> "
+                          "<img src=x onerror=steal(1)> [x](javascript:steal(2))"),
+        new_code_cell("display(HTML(...))", outputs=[
+            new_output("display_data", data={"text/html": "<b>ok</b><script>steal(3)</script>",
+                                             "application/javascript": "steal(4)",
+                                             "text/plain": "ok"})])])
+    html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources={
+        "assignment_id": "a", "notebook_id": "n", "submission_id": "s", "index": 0, "total": 1,
+        "base_url": "", "student": "ada", "last_name": "", "first_name": "",
+        "notebook_path": "a/n.ipynb"})
+    assert "My answer" in html and "<b>ok</b>" in html
+    for planted in ("steal(document.cookie)</script>", "onerror=", "javascript:steal",
+                    "<script>steal(3)", "steal(4)"):
+        assert planted not in html, planted

@@ -204,7 +204,7 @@ try:
         stream.write("\\n# {MARK}\\n")
 except OSError as error:
     print("read-only kit:", error)'''), {}),
-    "g_markdown_injection": (_wrong_with(""), {}),
+    "g_markdown_injection": (_wrong_with(""), {f"<img src=x onerror=alert({MARK}-name)>.txt": ""}),
     "g_output_injection": (_wrong_with(OUTPUT_INJECTION), {}),
     "=HYPERLINK(1)": (_wrong_with(""), {}),
     "@SUM(1)": (_wrong_with(""), {}),
@@ -373,6 +373,8 @@ class _ActiveContent(HTMLParser):
 
 
 def test_feedback_html_runs_nothing_from_student_content(attacked):
+    """Markdown, outputs, and the automatic comment that names a file handed in beside the
+    notebook (a file name may hold markup)."""
     course = attacked["course"]
     for student in ("g_markdown_injection", "g_output_injection"):
         html = (course.path("feedback", ASSIGNMENT, student) / f"{ASSIGNMENT}.html").read_text()
