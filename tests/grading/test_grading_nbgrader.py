@@ -8,9 +8,7 @@ rebinding the helpers must not earn any (the tests run in another process, so su
 changes only the student's own).
 """
 
-import os
 import shutil
-import sys
 
 import nbformat
 import pytest
@@ -78,32 +76,27 @@ def double(x):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     api = tiny_course(root, ASSIGNMENT, NOTEBOOK, [
         cell("setup", SETUP, "setup"), cell("answer", SOLUTION, "double"),
         cell("test", RUBRIC_TEST, "test_double", 3),
         cell("test", DIRECT_TEST, "test_double_direct", 1)],
         autograde_preprocessors=COURSE_AUTOGRADE)
-    try:
-        result = api.generate_assignment(ASSIGNMENT, force=True)
+    result = api.generate_assignment(ASSIGNMENT, force=True)
+    assert result["success"], result.get("error")
+    release = nbformat.read(root / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb",
+                            as_version=4)
+    for student, answer in SUBMISSIONS.items():
+        submitted = root / "submitted" / student / ASSIGNMENT
+        submitted.mkdir(parents=True)
+        answer_cell = next(c for c in release.cells
+                           if c.metadata["nbgrader"].get("grade_id") == "double")
+        answer_cell.source = answer
+        nbformat.write(release, submitted / f"{NOTEBOOK}.ipynb")
+        result = api.autograde(ASSIGNMENT, student, force=True, create=True)
         assert result["success"], result.get("error")
-        release = nbformat.read(root / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb",
-                                as_version=4)
-        for student, answer in SUBMISSIONS.items():
-            submitted = root / "submitted" / student / ASSIGNMENT
-            submitted.mkdir(parents=True)
-            answer_cell = next(c for c in release.cells
-                               if c.metadata["nbgrader"].get("grade_id") == "double")
-            answer_cell.source = answer
-            nbformat.write(release, submitted / f"{NOTEBOOK}.ipynb")
-            result = api.autograde(ASSIGNMENT, student, force=True, create=True)
-            assert result["success"], result.get("error")
-        with Gradebook(api.coursedir.db_url) as gradebook:
-            scores = {student: gradebook.find_submission(ASSIGNMENT, student).score
-                      for student in SUBMISSIONS}
-    finally:
-        mp.undo()
+    with Gradebook(api.coursedir.db_url) as gradebook:
+        scores = {student: gradebook.find_submission(ASSIGNMENT, student).score
+                  for student in SUBMISSIONS}
     yield root, scores
     shutil.rmtree(root, ignore_errors=True)
 

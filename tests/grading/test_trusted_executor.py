@@ -10,9 +10,7 @@ default): reading the instructor's notebook from there finds nothing, and a proc
 behind ends with the notebook.
 """
 
-import os
 import shutil
-import sys
 import time
 import uuid
 
@@ -118,7 +116,6 @@ SUBMISSIONS = {
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     mp = pytest.MonkeyPatch()
-    mp.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     api = tiny_course(root, ASSIGNMENT, NOTEBOOK, [
         cell("setup", SETUP, "setup"), cell("answer", DOUBLE, "double"),
         cell("answer", SLOPE, "slope"), cell("test", TEST_DOUBLE, "test_double", 3),

@@ -7,7 +7,6 @@ notebook may be importable from it, and nothing may carry over from one student'
 next. The end-to-end tests grade a tiny course with nbgrader's autograde and TrustedExecute.
 """
 
-import os
 import shutil
 import sys
 import time
@@ -149,8 +148,6 @@ STUDENTS = {
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     api = tiny_course(root, "ps1", "shell", [
         cell("setup", SETUP, "setup"), cell("answer", DOUBLE_SOLUTION, "double"),
         cell("test", TEST_DOUBLE, "test_double", 2), cell("test", TEST_AGAIN, "test_again", 1)],
@@ -162,27 +159,24 @@ def graded(tmp_path_factory):
             "nbgrader.preprocessors.CheckCellMetadata"])
     api.config.Execute.timeout = 3
     results = {}
-    try:
-        assert api.generate_assignment("ps1", force=True)["success"]
-        release = nbformat.read(root / "release" / "ps1" / "shell.ipynb", as_version=4)
-        answer = next(c for c in release.cells if c.metadata.nbgrader.get("solution"))
-        for student, source in STUDENTS.items():
-            answer.source = source
-            folder = root / "submitted" / student / "ps1"
-            folder.mkdir(parents=True)
-            nbformat.write(release, folder / "shell.ipynb")
-            started = time.monotonic()
-            result = api.autograde("ps1", student, force=True, create=True)
-            assert result["success"], result.get("log")
-            with Gradebook(api.coursedir.db_url) as gradebook:
-                submission = gradebook.find_submission("ps1", student)
-                scores = {g.name: g.score for n in submission.notebooks for g in n.grades}
-            nb = nbformat.read(root / "autograded" / student / "ps1" / "shell.ipynb", 4)
-            outputs = {c.metadata.nbgrader["grade_id"]: c.outputs for c in nb.cells
-                       if c.metadata.get("nbgrader", {}).get("grade")}
-            results[student] = (scores, outputs, time.monotonic() - started)
-    finally:
-        mp.undo()
+    assert api.generate_assignment("ps1", force=True)["success"]
+    release = nbformat.read(root / "release" / "ps1" / "shell.ipynb", as_version=4)
+    answer = next(c for c in release.cells if c.metadata.nbgrader.get("solution"))
+    for student, source in STUDENTS.items():
+        answer.source = source
+        folder = root / "submitted" / student / "ps1"
+        folder.mkdir(parents=True)
+        nbformat.write(release, folder / "shell.ipynb")
+        started = time.monotonic()
+        result = api.autograde("ps1", student, force=True, create=True)
+        assert result["success"], result.get("log")
+        with Gradebook(api.coursedir.db_url) as gradebook:
+            submission = gradebook.find_submission("ps1", student)
+            scores = {g.name: g.score for n in submission.notebooks for g in n.grades}
+        nb = nbformat.read(root / "autograded" / student / "ps1" / "shell.ipynb", 4)
+        outputs = {c.metadata.nbgrader["grade_id"]: c.outputs for c in nb.cells
+                   if c.metadata.get("nbgrader", {}).get("grade")}
+        results[student] = (scores, outputs, time.monotonic() - started)
     yield results
     shutil.rmtree(root, ignore_errors=True)
 
