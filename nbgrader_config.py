@@ -19,7 +19,8 @@ c.CourseDirectory.release_directory = "notebooks"
 # decided outside it (backprop_course/trusted/): nbgrader's default autograde steps, with Execute
 # replaced by TrustedExecute: for every assignment, the test cells run in a trusted shell (forked
 # from the grading process for each notebook) that never receives student code, and the
-# student's cells in a sandboxed process that answers calls.
+# student's cells in a sandboxed process that answers calls (forked into its fresh sandbox from
+# a pre-imported zygote; --TrustedExecute.warm_start=False starts a new Python there instead).
 # Without bwrap, grading stops with an error that says how to fix it;
 # `nbgrader autograde ... --TrustedExecute.sandbox=False` (or `backprop-course grade
 # --no-sandbox`) grades WITHOUT any isolation.

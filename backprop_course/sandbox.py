@@ -28,6 +28,11 @@ Debian package ``bubblewrap``):
 - Python starts with ``PYTHONSAFEPATH=1`` (``-P``): the working directory is not on
   ``sys.path``, and IPython honours the flag too.
 
+With warm starts (the default), the command this sandbox runs is a placeholder, and the answer
+server is a fork of a pre-imported process that joins the sandbox's namespaces, root, limits and
+cgroup, then drops every capability (:mod:`backprop_course.trusted.zygote`): it sees and may do
+exactly what the command would.
+
 :func:`require_sandbox` checks, before grading starts, that all of this can be set up here and
 otherwise raises :class:`SandboxUnavailable` naming the fix. Grading without the sandbox takes
 an explicit ``backprop-course grade --no-sandbox`` (or ``--TrustedExecute.sandbox=False`` on

@@ -423,6 +423,9 @@ class StudentJob:
         write_folder(course.path("submitted", assignment, student), self.submission.files)
         notebooks = sorted(self.bundle.cell_checksums)
         self.flags = scan_submission(course, assignment, student, notebooks)
+        from backprop_course.trusted.executor import zygote_address
+
+        zygote_address(config)  # started here, once, and shared by every run forked from here
         self._job = IsolatedJob(_grade_into_file, (config, assignment, student, self.flags,
                                                     str(self.scratch), os.getpid()),
                                 Limits(None, self.limits.memory_bytes),

@@ -14,6 +14,9 @@ default 8 of 01_chain_rule) in a temporary course, in the ways named by ``--ways
   forked process per student grading from bytes in a scratch course, kernels sandboxed, this
   process recording each outcome, feedback included);
 - ``course --no-sandbox``: the same without the sandbox;
+- ``course, cold``: ``course`` with ``c.TrustedExecute.warm_start = False``: a new Python in
+  each sandbox instead of a fork of the pre-imported zygote (:mod:`backprop_course.trusted.
+  zygote`);
 - ``cluster``: ``backprop-course grade --cluster`` on a ``local:W`` Dask cluster (W
   single-threaded worker processes), started before the clock starts (its start-up time is
   printed apart); its first run includes each worker building its copy of the assignment.
@@ -35,6 +38,7 @@ a test: nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import os
 import shutil
@@ -57,7 +61,7 @@ from backprop_course import (
 
 REPO = Path(__file__).resolve().parent.parent
 WAYS = ("nbgrader, stock", "nbgrader", "nbgrader, no sandbox", "course", "course --no-sandbox",
-        "cluster")
+        "course, cold", "cluster")
 STOCK = "nbgrader, stock"
 #: nbgrader 0.9.6's own ``Autograde.autograde_preprocessors`` (its class default).
 NBGRADER_DEFAULT_AUTOGRADE = (
@@ -126,6 +130,13 @@ def time_course(course: Course, assignment: str, workers: int, sandbox: bool,
     _require_full_marks([(row.student, row.status, row.total) for row in report.rows],
                         report.max_total)
     return elapsed
+
+
+def cold_starts(course: Course) -> Course:
+    """The course with every answer server started cold (no zygote)."""
+    config = copy.deepcopy(course.config)
+    config.TrustedExecute.warm_start = False
+    return Course(course.root, config)
 
 
 def time_nbgrader(course: Course, assignment: str, names: list[str], workers: int,
@@ -236,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             "nbgrader, no sandbox": lambda n: time_nbgrader(course, a, names, n, False),
             "course": lambda n: time_course(course, a, n, True, clock=clock if n == 1 else None),
             "course --no-sandbox": lambda n: time_course(course, a, n, False),
+            "course, cold": lambda n: time_course(cold_starts(course), a, n, True),
         }
         for way in ways:
             if way in runs:
@@ -275,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{k} worker(s): sandbox overhead (course / course --no-sandbox) "
                   f"{seconds['course', k] / seconds['course --no-sandbox', k]:.2f}x "
                   f"(target <= 1.2)")
+        if {("course", k), ("course, cold", k)} <= set(seconds):
+            print(f"{k} worker(s): warm starts' speed-up (course, cold / course) "
+                  f"{seconds['course, cold', k] / seconds['course', k]:.2f}x")
         if {("nbgrader", k), ("nbgrader, no sandbox", k)} <= set(seconds):
             print(f"{k} worker(s): sandbox overhead (nbgrader / nbgrader, no sandbox) "
                   f"{seconds['nbgrader', k] / seconds['nbgrader, no sandbox', k]:.2f}x")

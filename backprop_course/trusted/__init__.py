@@ -4,6 +4,7 @@ process (the answer server) for the student's cells, and a plain-data channel be
 - :mod:`.wire`: the channel's message format (JSON and raw numpy buffers, no pickle);
 - :mod:`.channel`: requests, replies and calls back the other way;
 - :mod:`.answer_server`: the student's process;
+- :mod:`.zygote`: warm starts of it, forked from a pre-imported process into a fresh sandbox;
 - :mod:`.kernel_side`: the trusted side's end, with stand-ins for the student's objects;
 - :mod:`.trusted_shell`: the trusted side itself, an IPython shell in a child forked from the
   grading process for one notebook;

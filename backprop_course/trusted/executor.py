@@ -35,7 +35,9 @@ creates and closes, so nothing it started outlives the notebook; only the files 
 ships are visible beside it). The trusted shell starts in an empty private folder with the
 working directory off ``sys.path``, so files submitted beside the notebook cannot shadow its
 imports, and it is a new process for every notebook. With ``sandbox = False``
-(``--no-sandbox``) the student's process is a plain child process. Every assignment is graded
+(``--no-sandbox``) the student's process is a plain child process. With ``warm_start`` (the
+default) the sandboxed process is a fork of the grading process's zygote (:mod:`.zygote`), made
+to join the fresh sandbox, instead of a new Python. Every assignment is graded
 this way; there is no path that runs the tests beside the student's code.
 """
 
@@ -56,6 +58,7 @@ from traitlets import Bool, Integer
 
 from ..sandbox import PidsCgroup, SandboxLimits, _require_sandbox_once, shipped_files
 from .trusted_shell import LANGUAGE_INFO, TrustedShell, warm_imports
+from .zygote import ZygoteError, start_zygote
 
 #: Time allowed for starting the student's sandboxed process, whatever the per-cell timeout.
 START_SECONDS = 60
@@ -90,6 +93,24 @@ def instructor_cells(resources: dict) -> dict[str, InstructorCell]:
         tests = {c.name for c in notebook.grade_cells} - {c.name for c in notebook.solution_cells}
         return {cell.name: InstructorCell(cell.source, cell.name in tests)
                 for cell in notebook.source_cells if cell.locked and cell.cell_type == "code"}
+
+
+_zygote_failed: list[str] = []  # why this process's zygote could not start, once known
+
+
+def zygote_address(config: dict | None = None) -> str | None:
+    """This process's zygote (:mod:`.zygote`), started on first use, when the configuration
+    (``c.TrustedExecute``) sandboxes with warm starts; None otherwise, or where it cannot start
+    (the answer servers then start cold). The grading process calls it before it forks, so
+    that every run forked from it shares one zygote."""
+    options = (config or {}).get("TrustedExecute", {})
+    if not (options.get("sandbox", True) and options.get("warm_start", True)) or _zygote_failed:
+        return None
+    try:
+        return start_zygote()
+    except ZygoteError as error:
+        _zygote_failed.append(str(error))
+        return None
 
 
 def _grade_id(cell: NotebookNode) -> str | None:
@@ -133,6 +154,9 @@ class TrustedExecute(Execute):
                           ).tag(config=True)
     cpu_seconds = Integer(SandboxLimits.cpu_seconds, allow_none=True,
                           help="RLIMIT_CPU of the student's process").tag(config=True)
+    warm_start = Bool(True, help="fork the student's process from a pre-imported zygote into "
+                      "its fresh sandbox (backprop_course.trusted.zygote); False starts a new "
+                      "Python in each sandbox").tag(config=True)
 
     @property
     def limits(self) -> SandboxLimits:
@@ -194,8 +218,13 @@ class TrustedExecute(Execute):
             self._cgroup = PidsCgroup.create(limits.processes)
         files = shipped_files(CourseDirectory(config=self.config),
                               self.resources["nbgrader"]["assignment"], workdir)
+        zygote = zygote_address() if self.warm_start else None
+        if self.warm_start and zygote is None and not _zygote_failed[1:]:
+            _zygote_failed.append("warned")
+            self.log.warning("warm starts unavailable, every notebook starts Python in its "
+                             "sandbox: %s", _zygote_failed[0])
         return {"files": files, "cgroup": str(self._cgroup.path) if self._cgroup else None,
-                "limits": dataclasses.asdict(limits)}
+                "limits": dataclasses.asdict(limits), "zygote": zygote}
 
     def _role(self, cell: NotebookNode) -> str:
         """"test", "setup" (another instructor cell) or "student"."""

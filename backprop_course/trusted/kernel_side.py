@@ -29,14 +29,16 @@ code. In that shell this module
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from backprop_grading.delegation import delegation_failure, forbidden_now
 
-from . import answer_server, wire
+from . import answer_server, wire, zygote
 from .answer_server import OPERATORS, notebook_classes
 from .channel import Channel, error_reply, outcome, perform
 from .forbid import forwarded_functions
@@ -46,15 +48,16 @@ TRUSTED_DIR = Path(__file__).resolve().parent
 _session: Session | None = None
 
 
-def server_command(workdir: str, sandbox: dict | None) -> list[str]:
-    """The command that starts the answer server in ``workdir``.
+def server_command(workdir: str, sandbox: dict | None,
+                   argv: list[str] | None = None) -> list[str]:
+    """The command that starts the answer server (or runs ``argv``) in ``workdir``.
 
     With ``sandbox`` (``{"files": [...], "cgroup": path or None, "limits": {...}}``, made by
     the executor, which owns the cgroup and closes it), :func:`backprop_course.sandbox.
     sandboxed_command` wraps it (bubblewrap: no network, no course files, only the shipped
     ``files`` beside it, limits); with None it is a plain ``python -P`` child process.
     """
-    argv = [sys.executable, "-P", "-c", answer_server.BOOTSTRAP, str(TRUSTED_DIR)]
+    argv = argv or [sys.executable, "-P", "-c", answer_server.BOOTSTRAP, str(TRUSTED_DIR)]
     if sandbox is None:
         return argv
     from backprop_course.sandbox import (
@@ -69,6 +72,46 @@ def server_command(workdir: str, sandbox: dict | None) -> list[str]:
                              readable=(str(TRUSTED_DIR),), cgroup=cgroup,
                              home_files=matplotlib_font_list(),
                              limits=SandboxLimits(**sandbox["limits"]))
+
+
+def start_server(workdir: str, sandbox: dict | None, log: BinaryIO
+                 ) -> tuple[subprocess.Popen, BinaryIO, BinaryIO, bool]:
+    """Start the answer server: warm, from the zygote, when ``sandbox`` names one, else cold.
+
+    Returns
+    -------
+    process : Popen
+        What to kill to end it: the sandbox (its outer ``bwrap``), or the plain process.
+    reader, writer : binary streams
+        The server's stdout and stdin.
+    warm : bool
+        Whether the zygote started it (see :mod:`.zygote`).
+    """
+    if sandbox is not None and sandbox.get("zygote"):
+        command = server_command(workdir, sandbox,
+                                 [sys.executable, "-S", "-P", "-c", zygote.PLACEHOLDER])
+        placeholder = subprocess.Popen(command, cwd=workdir, stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=log)
+        to_server, from_server = os.pipe(), os.pipe()
+        try:
+            if placeholder.stdout.read(1) != b".":
+                raise zygote.ZygoteError("the sandbox did not start")
+            zygote.spawn(sandbox["zygote"], placeholder.pid, sandbox.get("cgroup"),
+                         [to_server[0], from_server[1], log.fileno()])
+        except zygote.ZygoteError as error:
+            placeholder.kill()
+            placeholder.wait()
+            for fd in (*to_server, *from_server):
+                os.close(fd)
+            log.write(f"warm start failed, starting cold: {error}\n".encode())
+        else:
+            os.close(to_server[0])
+            os.close(from_server[1])
+            return (placeholder, os.fdopen(from_server[0], "rb"), os.fdopen(to_server[1], "wb"),
+                    True)
+    process = subprocess.Popen(server_command(workdir, sandbox), cwd=workdir,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+    return process, process.stdout, process.stdin, False
 
 
 #: Special attributes a stand-in asks the student's process for (its container protocol, and the
@@ -211,11 +254,9 @@ class Session:
         self.broken: str | None = None
         self.depth = 0  # requests under way (a test's callback may call the student again)
         self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(server_command(workdir, sandbox), cwd=workdir,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.log)
+        self.process, reader, writer, self.warm = start_server(workdir, sandbox, self.log)
         codec = wire.Codec(self.handle_for, self.resolve_handle, track_identity=True)
-        self.channel = Channel(self.process.stdout, self.process.stdin, codec, self.serve)
+        self.channel = Channel(reader, writer, codec, self.serve)
         stubbed = self.request({"op": "start", "forbid": sorted(self.kit)})
         missing = set(self.kit) - set(outcome(stubbed, (), {}))
         if missing:
