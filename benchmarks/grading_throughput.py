@@ -10,6 +10,8 @@ default 8 of 01_chain_rule) in a temporary course, in the ways named by ``--ways
   autograde preprocessors (nbgrader's ``Execute``: one ordinary kernel per notebook, no
   sandbox, no trusted split), set on the command line over the course's list. This is the
   baseline of issue 14's targets;
+- ``nbgrader, stock + feedback``: the same, then ``nbgrader generate_feedback`` with nbgrader's
+  own feedback steps (no sanitising): what ``course`` does, the stock way;
 - ``course``: ``backprop-course grade --workers W`` (:func:`~backprop_course.grade_class`: a
   forked process per student grading from bytes in a scratch course, kernels sandboxed, this
   process recording each outcome, feedback included);
@@ -41,6 +43,7 @@ import argparse
 import copy
 import importlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -60,9 +63,13 @@ from backprop_course import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-WAYS = ("nbgrader, stock", "nbgrader", "nbgrader, no sandbox", "course", "course --no-sandbox",
-        "course, cold", "cluster")
+WAYS = ("nbgrader, stock", "nbgrader, stock + feedback", "nbgrader", "nbgrader, no sandbox",
+        "course", "course --no-sandbox", "course, cold", "cluster")
 STOCK = "nbgrader, stock"
+STOCK_FEEDBACK = "nbgrader, stock + feedback"
+#: nbgrader 0.9.6's own ``GenerateFeedback.preprocessors`` and ``HTMLExporter.preprocessors``.
+NBGRADER_DEFAULT_FEEDBACK = ("nbgrader.preprocessors.GetGrades",
+                             "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor")
 #: nbgrader 0.9.6's own ``Autograde.autograde_preprocessors`` (its class default).
 NBGRADER_DEFAULT_AUTOGRADE = (
     "nbgrader.preprocessors.Execute", "nbgrader.preprocessors.IgnorePattern",
@@ -140,9 +147,10 @@ def cold_starts(course: Course) -> Course:
 
 
 def time_nbgrader(course: Course, assignment: str, names: list[str], workers: int,
-                  sandbox: bool, stock: bool = False) -> float:
+                  sandbox: bool, stock: bool = False, feedback: bool = False) -> float:
     """Plain ``nbgrader autograde`` processes, each excluding the other workers' students;
-    ``stock``: with nbgrader's default autograde preprocessors instead of the course's."""
+    ``stock``: with nbgrader's default autograde preprocessors instead of the course's;
+    ``feedback``: each then runs nbgrader's stock ``generate_feedback`` on its students."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
     start = time.perf_counter()
@@ -159,6 +167,13 @@ def time_nbgrader(course: Course, assignment: str, names: list[str], workers: in
                         for name in NBGRADER_DEFAULT_AUTOGRADE]
         if others:
             command.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+        if feedback:
+            exclude = command[-1:] if others else []
+            then = [nbgrader, "generate_feedback", assignment, "--force", *exclude,
+                    "--HTMLExporter.preprocessors=[]",
+                    *(f"--GenerateFeedback.preprocessors={name}"
+                      for name in NBGRADER_DEFAULT_FEEDBACK)]
+            command = ["/bin/sh", "-c", f"{shlex.join(command)} && exec {shlex.join(then)}"]
         runs.append(subprocess.Popen(command, cwd=course.root, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     errors = [run.communicate()[1] for run in runs]
@@ -170,6 +185,10 @@ def time_nbgrader(course: Course, assignment: str, names: list[str], workers: in
     table = course.score_table(assignment)
     _require_full_marks([(s, "graded", sum(table[s].values())) for s in names],
                         sum(course.graded_cells(assignment).values()))
+    missing = [s for s in names if feedback and not list(
+        course.path("feedback", assignment, s).glob("*.html"))]
+    if missing:
+        raise RuntimeError(f"no feedback was made for {missing}")
     return elapsed
 
 
@@ -243,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         a = args.assignment
         runs: dict[str, Callable[[int], float]] = {
             STOCK: lambda n: time_nbgrader(course, a, names, n, False, stock=True),
+            STOCK_FEEDBACK: lambda n: time_nbgrader(course, a, names, n, False, stock=True,
+                                                    feedback=True),
             "nbgrader": lambda n: time_nbgrader(course, a, names, n, True),
             "nbgrader, no sandbox": lambda n: time_nbgrader(course, a, names, n, False),
             "course": lambda n: time_course(course, a, n, True, clock=clock if n == 1 else None),
@@ -266,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                 cpu["cluster", w] = machine_cpu_seconds() - before
     n = args.students
     print(f"{args.assignment}, {n} students, {os.cpu_count()} CPUs")
-    print(f"{'way':<22}{'workers':>8}{'seconds':>9}{'CPU s/student':>15}{'students/s':>12}"
+    print(f"{'way':<28}{'workers':>8}{'seconds':>9}{'CPU s/student':>15}{'students/s':>12}"
           f"{'speed-up':>10}"
           f"{'efficiency':>12}{'per core vs stock x1':>22}{'vs stock, same workers':>24}")
     stock_1 = seconds.get((STOCK, 1))
@@ -275,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         speedup = base / elapsed if base else float("nan")
         per_core = stock_1 / (elapsed * workers) if stock_1 else float("nan")
         same = seconds.get((STOCK, workers))
-        print(f"{way:<22}{workers:>8}{elapsed:>9.1f}{cpu[way, workers] / n:>15.2f}"
+        print(f"{way:<28}{workers:>8}{elapsed:>9.1f}{cpu[way, workers] / n:>15.2f}"
               f"{n / elapsed:>12.3f}{speedup:>10.2f}"
               f"{speedup / workers:>12.2f}{per_core:>22.2f}"
               f"{same / elapsed if same else float('nan'):>24.2f}")
@@ -296,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         if {("course", k), (STOCK, 1)} <= set(seconds):
             print(f"{k} worker(s): course's throughput per core vs stock nbgrader at 1 worker "
                   f"{seconds[STOCK, 1] / (seconds['course', k] * k):.2f}x (target >= 1.5)")
+        if {("course", k), (STOCK_FEEDBACK, 1)} <= set(seconds):
+            print(f"{k} worker(s): course's throughput per core vs stock nbgrader + feedback at 1 "
+                  f"worker {seconds[STOCK_FEEDBACK, 1] / (seconds['course', k] * k):.2f}x")
+        if {("nbgrader", k), (STOCK, 1)} <= set(seconds):
+            print(f"{k} worker(s): plain sandboxed nbgrader's throughput per core vs stock "
+                  f"nbgrader at 1 worker {seconds[STOCK, 1] / (seconds['nbgrader', k] * k):.2f}x")
         if {("course", k), (STOCK, k)} <= set(cpu):
             print(f"{k} worker(s): CPU per student, stock nbgrader / course "
                   f"{cpu[STOCK, k] / cpu['course', k]:.2f}x (the course also makes the feedback)")
