@@ -177,13 +177,14 @@ def _spawn(sandbox: int, cgroup: str | None, fds: list[int]) -> str | None:
     runs, else what went wrong."""
     status_read, status_write = os.pipe()
     child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child; its report is the test
-        os.close(status_read)
+    if child == 0:  # never returns: neither this child nor the one it forks
         try:
+            os.close(status_read)
             _enter(sandbox, cgroup, fds, status_write)
         except BaseException as error:
             os.write(status_write, f"{type(error).__name__}: {error}".encode()[:4000])
-        os._exit(0)
+        finally:
+            os._exit(0)
     os.close(status_write)
     report = b""
     deadline = time.monotonic() + SPAWN_SECONDS
@@ -251,18 +252,24 @@ def _become_answer_server(fds: list[int], environment: dict[str, str],
         os.dup2(fd, number)
     os.write(status, b"ok")
     os.closerange(3, 2**31 - 1)  # the zygote's socket, the status pipe, anything inherited
-    os.environ.clear()
-    os.environ.update(environment)
-    sys.argv = ["-c", os.path.dirname(os.path.abspath(__file__))]
-    import random
+    try:
+        os.environ.clear()
+        os.environ.update(environment)
+        sys.argv = ["-c", os.path.dirname(os.path.abspath(__file__))]
+        import random
 
-    random.seed()
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed()
-    import answer_server
+        random.seed()
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:
+            numpy.random.seed()
+        import answer_server
 
-    answer_server.main()
+        answer_server.main()
+    except BaseException:  # as a cold server's would: the traceback goes to its log
+        import traceback
+
+        traceback.print_exc()
+        os._exit(1)
     os._exit(0)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -249,3 +250,23 @@ def test_a_warm_process_draws_figures_with_formulas_and_log_axes(address, tmp_pa
             student=True)["outputs"]
     assert [sorted(o["data"]) for o in outputs if o["output_type"] == "display_data"] \
         == [["image/png", "text/plain"]]
+
+
+def test_the_zygote_refuses_what_is_not_a_fresh_sandbox_and_keeps_serving(address, tmp_path):
+    """Asked to spawn beside a process tree shaped like a sandbox's (outer process, its one
+    child, that one's one child) whose last process is not the placeholder, the zygote joins
+    nothing."""
+    sleeper = subprocess.Popen(["/bin/sh", "-c", "/bin/sh -c 'sleep 30; :' & wait"])
+    try:
+        time.sleep(0.2)
+        ends = [os.pipe(), os.pipe()]
+        with pytest.raises(zygote.ZygoteError, match="not a sandbox's placeholder"):
+            zygote.spawn(address, sleeper.pid, None, [ends[0][0], ends[1][1], 2])
+        for read, write in ends:
+            os.close(read)
+            os.close(write)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with Sandboxed(tmp_path, address) as warm:
+        assert warm.session.warm and warm.output("print(6 * 7)").strip() == "42"
