@@ -165,10 +165,9 @@ def time_nbgrader(course: Course, assignment: str, names: list[str], workers: in
         if stock:
             command += [f"--Autograde.autograde_preprocessors={name}"
                         for name in NBGRADER_DEFAULT_AUTOGRADE]
-        if others:
-            command.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+        exclude = [f"--CourseDirectory.student_id_exclude={','.join(others)}"] if others else []
+        command += exclude
         if feedback:
-            exclude = command[-1:] if others else []
             then = [nbgrader, "generate_feedback", assignment, "--force", *exclude,
                     "--HTMLExporter.preprocessors=[]",
                     *(f"--GenerateFeedback.preprocessors={name}"

@@ -95,7 +95,9 @@ def instructor_cells(resources: dict) -> dict[str, InstructorCell]:
                 for cell in notebook.source_cells if cell.locked and cell.cell_type == "code"}
 
 
-_zygote_failed: list[str] = []  # why this process's zygote could not start, once known
+#: Why this process's zygote could not start, once known ("" while it has not failed), and
+#: whether the log has said so.
+_zygote_failure = {"why": "", "logged": False}
 
 
 def zygote_address(config: dict | None = None) -> str | None:
@@ -104,12 +106,13 @@ def zygote_address(config: dict | None = None) -> str | None:
     (the answer servers then start cold). The grading process calls it before it forks, so
     that every run forked from it shares one zygote."""
     options = (config or {}).get("TrustedExecute", {})
-    if not (options.get("sandbox", True) and options.get("warm_start", True)) or _zygote_failed:
+    wanted = options.get("sandbox", True) and options.get("warm_start", True)
+    if not wanted or _zygote_failure["why"]:
         return None
     try:
         return start_zygote()
     except ZygoteError as error:
-        _zygote_failed.append(str(error))
+        _zygote_failure["why"] = str(error)
         return None
 
 
@@ -219,10 +222,10 @@ class TrustedExecute(Execute):
         files = shipped_files(CourseDirectory(config=self.config),
                               self.resources["nbgrader"]["assignment"], workdir)
         zygote = zygote_address() if self.warm_start else None
-        if self.warm_start and zygote is None and not _zygote_failed[1:]:
-            _zygote_failed.append("warned")
+        if self.warm_start and _zygote_failure["why"] and not _zygote_failure["logged"]:
+            _zygote_failure["logged"] = True
             self.log.warning("warm starts unavailable, every notebook starts Python in its "
-                             "sandbox: %s", _zygote_failed[0])
+                             "sandbox: %s", _zygote_failure["why"])
         return {"files": files, "cgroup": str(self._cgroup.path) if self._cgroup else None,
                 "limits": dataclasses.asdict(limits), "zygote": zygote}
 
