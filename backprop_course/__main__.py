@@ -2,7 +2,7 @@
 
     backprop-course grade ASSIGNMENT [--students a,b] [--workers N | --cluster ADDRESS]
         [--timeout-per-notebook S] [--memory-limit-gb G] [--db-url URL]
-        [--report out.csv] [--force] [--no-sandbox] [--no-progress]
+        [--report out.csv] [--force] [--no-feedback] [--no-sandbox] [--no-progress]
     backprop-course check ASSIGNMENT [--no-sandbox]
 
 ``grade`` autogrades every submission in ``submitted/*/ASSIGNMENT`` with nbgrader (each student
@@ -13,7 +13,8 @@ a picture of the class beside it (PNG and HTML). A student whose submission is u
 it was graded into this gradebook is not graded again, unless ``--force``. Every notebook runs
 in a bubblewrap sandbox (see backprop_course/sandbox.py); when it cannot be created, nothing is
 graded and the error says how to fix it. ``--no-sandbox`` grades without any isolation: only for
-trusted notebooks. ``check`` grades the
+trusted notebooks. ``--no-feedback`` grades only (``nbgrader generate_feedback`` makes the
+feedback later, e.g. after manual grading). ``check`` grades the
 reference solution and the blank release in a temporary course: a pre-release sanity check.
 """
 
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true",
                        help="grade again students whose submission is unchanged since they "
                             "were graded, and replace an existing --report file")
+    grade.add_argument("--no-feedback", action="store_true",
+                       help="grade only, no feedback HTML (a regraded student's earlier "
+                            "feedback is removed); make it later with `nbgrader "
+                            "generate_feedback`, e.g. after manual grading")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -99,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             args.course_dir.resolve(), db_url=args.db_url))
         report = grade_class(course, args.assignment, students=args.students,
                              progress=not args.no_progress, cluster=args.cluster,
-                             skip_graded=not args.force, **limits)
+                             skip_graded=not args.force, feedback=not args.no_feedback,
+                             **limits)
     except (FileNotFoundError, FileExistsError, LookupError, ValueError, OSError,
             SandboxUnavailable, GradingSetupError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -165,13 +165,13 @@ def check_workers(client: Client, sandbox: bool, memory_bytes: int | None) -> in
 
 
 def grade_on_worker(bundle: AssignmentBundle, submission: SubmissionBundle,
-                    limits: Limits) -> GradingOutcome:
+                    limits: Limits, feedback: bool = True) -> GradingOutcome:
     """The Dask task: grade one student on this worker (see the module docstring)."""
     fact = worker_facts(bool(bundle.config.TrustedExecute.get("sandbox", True)),
                         limits.memory_bytes)
     if fact["problem"]:
         raise WorkerNotUsable(f"Dask worker on {fact['host']}: {fact['problem']}")
-    outcome = grade_student(cached_template(bundle), bundle, submission, limits)
+    outcome = grade_student(cached_template(bundle), bundle, submission, limits, feedback)
     return replace(outcome, worker=f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -181,8 +181,9 @@ def _the(bundle: AssignmentBundle) -> AssignmentBundle:
 
 def run_on_cluster(client: Client, bundle: AssignmentBundle,
                    submissions: Sequence[SubmissionBundle], limits: Limits,
-                   on_outcome: Callable[[GradingOutcome], None]) -> None:
-    """Grade ``submissions`` as one task each; ``on_outcome`` hears of each student once.
+                   on_outcome: Callable[[GradingOutcome], None], feedback: bool = True) -> None:
+    """Grade ``submissions`` as one task each (making the ``feedback`` too, unless false);
+    ``on_outcome`` hears of each student once.
 
     Raises
     ------
@@ -192,7 +193,7 @@ def run_on_cluster(client: Client, bundle: AssignmentBundle,
     run = uuid.uuid4().hex[:12]
     shared = client.submit(_the, bundle, key=f"bk-assignment-{bundle.assignment}-{run}",
                            pure=False)
-    futures = {client.submit(grade_on_worker, shared, submission, limits, pure=False,
+    futures = {client.submit(grade_on_worker, shared, submission, limits, feedback, pure=False,
                              retries=TASK_RETRIES,
                              key=f"bk-grade-{bundle.assignment}-{submission.student}-{run}"):
                submission.student for submission in submissions}

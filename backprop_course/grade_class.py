@@ -74,7 +74,7 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
                 workers: int = 1, timeout_per_notebook: float | None = DEFAULT_NOTEBOOK_SECONDS,
                 memory_bytes: int | None = DEFAULT_MEMORY_BYTES,
                 progress: bool = False, sandbox: bool = True, cluster: str | None = None,
-                skip_graded: bool = False) -> ClassReport:
+                skip_graded: bool = False, feedback: bool = True) -> ClassReport:
     """Autograde the submissions of ``assignment`` and report per exercise.
 
     Parameters
@@ -104,6 +104,11 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
     skip_graded : bool
         Do not grade again a student whose submission and assignment are unchanged since they
         were last recorded in this gradebook (:mod:`.manifest`).
+    feedback : bool
+        Make each graded student's feedback HTML as well (nbgrader's ``generate_feedback`` with
+        the course's sanitised configuration, in the student's grading process). False grades
+        only: a graded student's earlier feedback is removed (it would describe an earlier run),
+        and ``nbgrader generate_feedback`` makes it later, e.g. after manual grading.
 
     Raises
     ------
@@ -171,14 +176,14 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
 
         if spec is None:
             if todo:
-                warm_up()  # each student's run is forked from here
+                warm_up(feedback)  # each student's run is forked from here
                 with template_course(bundle) as template:
-                    _run_locally(template, bundle, todo, workers, limits, on_outcome)
+                    _run_locally(template, bundle, todo, workers, limits, on_outcome, feedback)
         elif todo:
             from backprop_course.cluster import check_workers, connect, run_on_cluster
             with connect(spec) as client:
                 check_workers(client, sandbox, memory_bytes)
-                run_on_cluster(client, bundle, todo, limits, on_outcome)
+                run_on_cluster(client, bundle, todo, limits, on_outcome, feedback)
     table = course.score_table(assignment)
     rows = [_row(course, assignment, student, table, outcomes.get(student), reused.get(student),
                  notebooks) for student in sorted(students)]
@@ -205,9 +210,10 @@ def _unchanged(course: Course, assignment: str, student: str, entry: ManifestEnt
 
 def _run_locally(template: Path, bundle: AssignmentBundle, submissions: list[SubmissionBundle],
                  workers: int, limits: Limits,
-                 on_outcome: Callable[[GradingOutcome], None]) -> None:
+                 on_outcome: Callable[[GradingOutcome], None], feedback: bool = True) -> None:
     """Grade ``submissions``, ``workers`` at a time, each a :class:`StudentJob` (the code a
-    Dask task runs); ``on_outcome`` hears of each end.
+    Dask task runs; ``feedback``: it makes the feedback too); ``on_outcome`` hears of each
+    end.
 
     If anything goes wrong here (Ctrl-C included), the runs still going are killed with their
     sandboxed processes.
@@ -217,7 +223,7 @@ def _run_locally(template: Path, bundle: AssignmentBundle, submissions: list[Sub
     try:
         while queue or running:
             while queue and len(running) < workers:
-                job = StudentJob(template, bundle, queue.popleft(), limits)
+                job = StudentJob(template, bundle, queue.popleft(), limits, feedback)
                 try:
                     job.start()
                 except BaseException:

@@ -132,32 +132,37 @@ def ensure_sandbox(memory_bytes: int | None) -> None:
         _sandbox_checked.add(memory_bytes)
 
 
-#: What a grading run imports besides the trusted side's modules: nbgrader's autograde and
-#: feedback steps and the libraries they load on first use.
-WARM_MODULES = ("nbgrader.converters", "nbgrader.preprocessors", "nbconvert.exporters.html",
-                "nbconvert.filters.markdown_mistune", "nbconvert.preprocessors.sanitize",
-                "nbconvert.preprocessors.csshtmlheader", "bleach", "bs4", "soupsieve",
-                "pygments.formatters.html", "IPython.lib.lexers", "backprop_course.feedback",
+#: What a grading run imports besides the trusted side's modules: nbgrader's autograde step
+#: and the libraries it loads on first use.
+WARM_MODULES = ("nbgrader.converters", "nbgrader.preprocessors",
                 "backprop_course.trusted.executor")
+#: What making the feedback imports besides.
+WARM_FEEDBACK_MODULES = ("nbconvert.exporters.html", "nbconvert.filters.markdown_mistune",
+                         "nbconvert.preprocessors.sanitize",
+                         "nbconvert.preprocessors.csshtmlheader", "bleach", "bs4", "soupsieve",
+                         "pygments.formatters.html", "IPython.lib.lexers",
+                         "backprop_course.feedback")
 
 
-def warm_up() -> None:
+def warm_up(feedback: bool = True) -> None:
     """Prepare this process to fork grading runs: import what every run needs
-    (:data:`WARM_MODULES`, :func:`~backprop_course.trusted.trusted_shell.warm_imports`) and
-    render one small notebook to HTML, so that regular expressions, lexers and CSS selectors
-    are compiled once. Only libraries and the course's own packages run here, never a
-    submission. numpy's BLAS is loaded single-threaded (:data:`SINGLE_THREADED`), as every
-    run sets it."""
+    (:data:`WARM_MODULES`, :func:`~backprop_course.trusted.trusted_shell.warm_imports`) and,
+    for runs that make ``feedback``, :data:`WARM_FEEDBACK_MODULES` and render one small
+    notebook to HTML, so that regular expressions, lexers and CSS selectors are compiled once.
+    Only libraries and the course's own packages run here, never a submission. numpy's BLAS
+    is loaded single-threaded (:data:`SINGLE_THREADED`), as every run sets it."""
     for name in SINGLE_THREADED:
         os.environ.setdefault(name, "1")
     from backprop_course.trusted.trusted_shell import warm_imports
 
     warm_imports()
-    for name in WARM_MODULES:
+    for name in WARM_MODULES + (WARM_FEEDBACK_MODULES if feedback else ()):
         try:
             importlib.import_module(name)
         except Exception:  # optional: the run imports what it needs itself
             pass
+    if not feedback:
+        return
     try:
         from nbconvert.exporters import HTMLExporter
 
@@ -393,14 +398,18 @@ class StudentJob:
     limits : Limits
         ``seconds`` for autograding the whole submission (None: no limit; the feedback gets
         :data:`FEEDBACK_SECONDS` more), ``memory_bytes`` for the forked process and its kernels.
+    feedback : bool
+        Also make the feedback HTML (nbgrader's ``generate_feedback``, the course's sanitised
+        configuration). False: the outcome has none.
     """
 
     def __init__(self, template: Path, bundle: AssignmentBundle, submission: SubmissionBundle,
-                 limits: Limits) -> None:
+                 limits: Limits, feedback: bool = True) -> None:
         self.template = Path(template)
         self.bundle = bundle
         self.submission = submission
         self.limits = limits
+        self.feedback = feedback
         self.flags: dict[str, list[Flag]] = {}
         self.scratch: Path | None = None
         self._job: IsolatedJob | None = None
@@ -427,7 +436,8 @@ class StudentJob:
 
         zygote_address(config)  # started here, once, and shared by every run forked from here
         self._job = IsolatedJob(_grade_into_file, (config, assignment, student, self.flags,
-                                                    str(self.scratch), os.getpid()),
+                                                    str(self.scratch), os.getpid(),
+                                                    self.feedback),
                                 Limits(None, self.limits.memory_bytes),
                                 self.scratch / "worker-output.log")
         self._job.start()
@@ -487,9 +497,9 @@ class StudentJob:
 
 
 def grade_student(template: Path, bundle: AssignmentBundle, submission: SubmissionBundle,
-                  limits: Limits) -> GradingOutcome:
+                  limits: Limits, feedback: bool = True) -> GradingOutcome:
     """Grade one student from bytes and wait for the outcome (see :class:`StudentJob`)."""
-    job = StudentJob(template, bundle, submission, limits)
+    job = StudentJob(template, bundle, submission, limits, feedback)
     try:
         job.start()
         while True:
@@ -508,9 +518,10 @@ OUTCOME_FILE = "outcome.pickle"
 
 
 def _grade_into_file(config: Config, assignment: str, student: str,
-                     flags: dict[str, list[Flag]], scratch: str, parent: int) -> str:
+                     flags: dict[str, list[Flag]], scratch: str, parent: int,
+                     feedback: bool) -> str:
     """:func:`grade_prepared`, its outcome pickled into the scratch folder; returns the path."""
-    outcome = grade_prepared(config, assignment, student, flags, scratch, parent)
+    outcome = grade_prepared(config, assignment, student, flags, scratch, parent, feedback)
     path = os.path.join(scratch, OUTCOME_FILE)
     with open(path, "wb") as stream:
         pickle.dump(outcome, stream, protocol=pickle.HIGHEST_PROTOCOL)
@@ -518,8 +529,10 @@ def _grade_into_file(config: Config, assignment: str, student: str,
 
 
 def grade_prepared(config: Config, assignment: str, student: str,
-                   flags: dict[str, list[Flag]], scratch: str, parent: int) -> GradingOutcome:
-    """In the forked process: autograde the scratch course, note the flags, make feedback.
+                   flags: dict[str, list[Flag]], scratch: str, parent: int,
+                   feedback: bool = True) -> GradingOutcome:
+    """In the forked process: autograde the scratch course, note the flags, make feedback
+    (unless ``feedback`` is false).
 
     Parameters
     ----------
@@ -531,6 +544,8 @@ def grade_prepared(config: Config, assignment: str, student: str,
         The run's scratch folder.
     parent : int
         Process id of the process that forked this one: this process ends with it.
+    feedback : bool
+        Make the feedback; False leaves the outcome without any.
     """
     _die_with(parent)
     result = autograde_in_worker(config, assignment, student)
@@ -544,7 +559,8 @@ def grade_prepared(config: Config, assignment: str, student: str,
     feedback_error = ""
     started = time.monotonic()
     try:
-        course.feedback(assignment, student)
+        if feedback:
+            course.feedback(assignment, student)
     except Exception as error:  # grades stand without feedback; the report says why
         lines = [line for line in str(error).splitlines() if line.strip()]
         feedback_error = lines[-1] if lines else type(error).__name__
@@ -559,10 +575,10 @@ def grade_prepared(config: Config, assignment: str, student: str,
     scores = course.scores(assignment, student)
     cells = {grade_id: CellResult(scores.get(grade_id, 0.0), points, failures.get(grade_id, ()))
              for grade_id, points in max_points.items()}
-    feedback = course.path("feedback", assignment, student)
+    made = course.path("feedback", assignment, student)
     return GradingOutcome(student, "graded", flags=flags, cells=cells,
                           autograded=read_folder(autograded),
-                          feedback=read_folder(feedback) if feedback.is_dir() else {},
+                          feedback=read_folder(made) if feedback and made.is_dir() else {},
                           feedback_error=feedback_error, feedback_seconds=feedback_seconds)
 
 

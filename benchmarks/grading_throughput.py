@@ -12,16 +12,21 @@ default 8 of 01_chain_rule) in a temporary course, in the ways named by ``--ways
   baseline of issue 14's targets;
 - ``nbgrader, stock + feedback``: the same, then ``nbgrader generate_feedback`` with nbgrader's
   own feedback steps (no sanitising): what ``course`` does, the stock way;
-- ``course``: ``backprop-course grade --workers W`` (:func:`~backprop_course.grade_class`: a
-  forked process per student grading from bytes in a scratch course, kernels sandboxed, this
-  process recording each outcome, feedback included);
-- ``course --no-sandbox``: the same without the sandbox;
-- ``course, cold``: ``course`` with ``c.TrustedExecute.warm_start = False``: a new Python in
-  each sandbox instead of a fork of the pre-imported zygote (:mod:`backprop_course.trusted.
-  zygote`);
+- ``course``: the command ``backprop-course grade --workers W --force`` (:func:`~backprop_course.
+  grade_class`: a forked process per student grading from bytes in a scratch course, kernels
+  sandboxed, the command's process recording each outcome, feedback included), run as a new
+  process like the nbgrader ways, so that its start-up counts as theirs does;
+- ``course --no-feedback``: the same, grading only: the same work as nbgrader's autograde;
+- ``course --no-sandbox``: ``course`` without the sandbox;
+- ``course, cold``: ``course`` with ``c.TrustedExecute.warm_start = False`` added to the
+  course's ``nbgrader_config.py``: a new Python in each sandbox instead of a fork of the
+  pre-imported zygote (:mod:`backprop_course.trusted.zygote`);
 - ``cluster``: ``backprop-course grade --cluster`` on a ``local:W`` Dask cluster (W
   single-threaded worker processes), started before the clock starts (its start-up time is
   printed apart); its first run includes each worker building its copy of the assignment.
+
+The ``course`` run at 1 worker goes through this module (``--clocked-command``: the same
+command's ``main``, in a new process, with the coordinator's recording timed for the estimate).
 
 Prints seconds per run, the CPU seconds the whole machine spent per student during the run
 (from ``/proc/stat``: every process counts, the sandboxed ones included; run it on an otherwise
@@ -40,8 +45,9 @@ a test: nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import copy
+import contextlib
 import importlib
+import json
 import os
 import shlex
 import shutil
@@ -49,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
@@ -57,14 +63,13 @@ import nbformat
 from backprop_course import (
     Course,
     course_config,
-    grade_class,
     reference_submission,
     submit_notebook,
 )
 
 REPO = Path(__file__).resolve().parent.parent
 WAYS = ("nbgrader, stock", "nbgrader, stock + feedback", "nbgrader", "nbgrader, no sandbox",
-        "course", "course --no-sandbox", "course, cold", "cluster")
+        "course", "course --no-feedback", "course --no-sandbox", "course, cold", "cluster")
 STOCK = "nbgrader, stock"
 STOCK_FEEDBACK = "nbgrader, stock + feedback"
 #: nbgrader 0.9.6's own ``GenerateFeedback.preprocessors`` and ``HTMLExporter.preprocessors``.
@@ -122,28 +127,75 @@ class RecordClock:
     def __exit__(self, *exc) -> None:
         GRADE_MODULE._record = self._record
 
+    def figures(self) -> dict[str, float]:
+        return {"seconds": self.seconds, "feedback_seconds": self.feedback_seconds,
+                "count": self.count}
 
-def time_course(course: Course, assignment: str, workers: int, sandbox: bool,
+    def add(self, figures: dict[str, float]) -> None:
+        """Add another process's :meth:`figures`."""
+        self.seconds += figures["seconds"]
+        self.feedback_seconds += figures["feedback_seconds"]
+        self.count += int(figures["count"])
+
+
+def single_threaded_env() -> dict[str, str]:
+    """This environment with numpy's BLAS single-threaded, for every command timed."""
+    return dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+
+def time_course(course: Course, assignment: str, workers: int, *options: str,
                 cluster: str | None = None, clock: RecordClock | None = None) -> float:
-    start = time.perf_counter()
-    if clock is None:
-        report = grade_class(course, assignment, workers=workers, sandbox=sandbox,
-                             cluster=cluster)
-    else:
-        with clock:
-            report = grade_class(course, assignment, workers=workers, sandbox=sandbox,
-                                 cluster=cluster)
-    elapsed = time.perf_counter() - start
-    _require_full_marks([(row.student, row.status, row.total) for row in report.rows],
-                        report.max_total)
+    """Seconds the grade command takes, run as a new process (``options``: its flags, e.g.
+    ``--no-sandbox``); ``clock``: run it through :func:`clocked_command` and add its figures."""
+    command = ["grade", assignment, "--course-dir", str(course.root), "--force", "--no-progress",
+               *(["--cluster", cluster] if cluster else ["--workers", str(workers)]), *options]
+    with tempfile.TemporaryDirectory(prefix="bk-bench-") as folder:
+        clock_file = Path(folder, "clock.json")
+        prefix = (["-m", "benchmarks.grading_throughput", "--clocked-command", str(clock_file),
+                   "--"] if clock is not None else ["-m", "backprop_course"])
+        start = time.perf_counter()
+        run = subprocess.run([sys.executable, *prefix, *command], cwd=REPO,
+                             env=single_threaded_env(), capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if run.returncode:
+            raise RuntimeError(f"{shlex.join(command)} failed:\n{run.stderr[-3000:]}")
+        if clock is not None:
+            clock.add(json.loads(clock_file.read_text()))
+    table = course.score_table(assignment)
+    students = course.submitted_students(assignment)
+    _require_full_marks([(s, "graded", sum(table[s].values())) for s in students],
+                        sum(course.graded_cells(assignment).values()))
     return elapsed
 
 
-def cold_starts(course: Course) -> Course:
-    """The course with every answer server started cold (no zygote)."""
-    config = copy.deepcopy(course.config)
-    config.TrustedExecute.warm_start = False
-    return Course(course.root, config)
+def clocked_command(clock_file: str, argv: list[str]) -> int:
+    """The grade command's ``main(argv)`` with :class:`RecordClock` on; its figures go to
+    ``clock_file`` (JSON)."""
+    from backprop_course.__main__ import main as command
+
+    clock = RecordClock()
+    with clock:
+        status = command(argv)
+    Path(clock_file).write_text(json.dumps(clock.figures()))
+    return status
+
+
+@contextlib.contextmanager
+def cold_starts(course: Course) -> Iterator[None]:
+    """Every answer server of the course started cold (no zygote), by its configuration file,
+    for the ``with`` block."""
+    path = course.root / "nbgrader_config.py"
+    text = path.read_text()
+    path.write_text(text + "\nc.TrustedExecute.warm_start = False\n")
+    try:
+        yield
+    finally:
+        path.write_text(text)
+
+
+def timed_cold(course: Course, assignment: str, workers: int) -> float:
+    with cold_starts(course):
+        return time_course(course, assignment, workers)
 
 
 def time_nbgrader(course: Course, assignment: str, names: list[str], workers: int,
@@ -151,7 +203,7 @@ def time_nbgrader(course: Course, assignment: str, names: list[str], workers: in
     """Plain ``nbgrader autograde`` processes, each excluding the other workers' students;
     ``stock``: with nbgrader's default autograde preprocessors instead of the course's;
     ``feedback``: each then runs nbgrader's stock ``generate_feedback`` on its students."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = single_threaded_env()
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
     start = time.perf_counter()
     runs = []
@@ -238,6 +290,9 @@ def parse_ways(text: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--clocked-command"] and argv[2:3] == ["--"]:
+        return clocked_command(argv[1], argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--assignment", default="01_chain_rule")
     parser.add_argument("--students", type=int, default=8)
@@ -265,9 +320,10 @@ def main(argv: list[str] | None = None) -> int:
                                                     feedback=True),
             "nbgrader": lambda n: time_nbgrader(course, a, names, n, True),
             "nbgrader, no sandbox": lambda n: time_nbgrader(course, a, names, n, False),
-            "course": lambda n: time_course(course, a, n, True, clock=clock if n == 1 else None),
-            "course --no-sandbox": lambda n: time_course(course, a, n, False),
-            "course, cold": lambda n: time_course(cold_starts(course), a, n, True),
+            "course": lambda n: time_course(course, a, n, clock=clock if n == 1 else None),
+            "course --no-feedback": lambda n: time_course(course, a, n, "--no-feedback"),
+            "course --no-sandbox": lambda n: time_course(course, a, n, "--no-sandbox"),
+            "course, cold": lambda n: timed_cold(course, a, n),
         }
         for way in ways:
             if way in runs:
@@ -281,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             with connect(parse_cluster(f"local:{w}")) as client:
                 startup = time.perf_counter() - start
                 before = machine_cpu_seconds()
-                seconds["cluster", w] = time_course(course, a, 1, True,
+                seconds["cluster", w] = time_course(course, a, 1,
                                                     cluster=client.scheduler.address)
                 cpu["cluster", w] = machine_cpu_seconds() - before
     n = args.students
@@ -313,9 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         if {("nbgrader", k), ("nbgrader, no sandbox", k)} <= set(seconds):
             print(f"{k} worker(s): sandbox overhead (nbgrader / nbgrader, no sandbox) "
                   f"{seconds['nbgrader', k] / seconds['nbgrader, no sandbox', k]:.2f}x")
-        if {("course", k), (STOCK, 1)} <= set(seconds):
-            print(f"{k} worker(s): course's throughput per core vs stock nbgrader at 1 worker "
-                  f"{seconds[STOCK, 1] / (seconds['course', k] * k):.2f}x (target >= 1.5)")
+        for way in ("course", "course --no-feedback"):
+            if {(way, k), (STOCK, 1)} <= set(seconds):
+                print(f"{k} worker(s): {way}'s throughput per core vs stock nbgrader at 1 "
+                      f"worker {seconds[STOCK, 1] / (seconds[way, k] * k):.2f}x (target >= 1.5)")
         if {("course", k), (STOCK_FEEDBACK, 1)} <= set(seconds):
             print(f"{k} worker(s): course's throughput per core vs stock nbgrader + feedback at 1 "
                   f"worker {seconds[STOCK_FEEDBACK, 1] / (seconds['course', k] * k):.2f}x")

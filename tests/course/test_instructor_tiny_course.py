@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import re
 
-from tiny_assignment import ASSIGNMENT, reference, tiny_course, write_course_source
+from tiny_assignment import (
+    ASSIGNMENT,
+    HIDDEN_CODE,
+    reference,
+    released,
+    tiny_course,
+    write_course_source,
+)
 
 from backprop_course import submit_notebook
 from backprop_course.__main__ import main
@@ -34,3 +41,25 @@ def test_grade_command_prints_and_writes_the_report(tmp_path, capsys):
     assert re.search(r"^ada\s+graded\s+2\s+3\s+5\s+5$", out, re.MULTILINE), out
     assert report.read_text().splitlines()[1] == "ada,graded,2,3,5,5,,"
     assert course.total_score(ASSIGNMENT, "ada") == (5.0, 5.0)
+
+
+def test_grade_command_without_feedback_grades_and_leaves_no_stale_feedback(tmp_path, capsys):
+    course = tiny_course(tmp_path / "course")
+    submit_notebook(course.path("submitted", ASSIGNMENT, "ada"), reference(course), ASSIGNMENT)
+    grade = ["grade", ASSIGNMENT, "--course-dir", str(course.root), "--no-progress",
+             "--timeout-per-notebook", "60"]
+    feedback = course.path("feedback", ASSIGNMENT, "ada")
+    assert main(grade) == 0, capsys.readouterr()
+    assert [path.name for path in feedback.iterdir()] == [f"{ASSIGNMENT}.html"]
+
+    # Ada resubmits a blank notebook: the earlier feedback (full marks) must not survive.
+    submit_notebook(course.path("submitted", ASSIGNMENT, "ada"), released(course), ASSIGNMENT)
+    assert main([*grade, "--no-feedback"]) == 0, capsys.readouterr()
+    assert course.total_score(ASSIGNMENT, "ada") == (0.0, 5.0)
+    assert not feedback.exists(), "stale feedback of the earlier run was left in feedback/"
+
+    # Made later by nbgrader, with the course's configuration: hidden code stays hidden.
+    course.feedback(ASSIGNMENT, "ada")
+    html = (feedback / f"{ASSIGNMENT}.html").read_text()
+    assert "Score: 0.0 / 5.0" in html and "NotImplementedError" in html
+    assert HIDDEN_CODE not in html
