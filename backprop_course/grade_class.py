@@ -176,6 +176,10 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
 
         if spec is None:
             if todo:
+                from backprop_course.trusted.executor import zygote_address
+
+                # the zygote imports while this process warms up; the first run waits for it
+                zygote_address(course.config, wait=False)
                 warm_up(feedback)  # each student's run is forked from here
                 with template_course(bundle) as template:
                     _run_locally(template, bundle, todo, workers, limits, on_outcome, feedback)

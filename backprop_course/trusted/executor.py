@@ -100,17 +100,18 @@ def instructor_cells(resources: dict) -> dict[str, InstructorCell]:
 _zygote_failure = {"why": "", "logged": False}
 
 
-def zygote_address(config: dict | None = None) -> str | None:
+def zygote_address(config: dict | None = None, wait: bool = True) -> str | None:
     """This process's zygote (:mod:`.zygote`), started on first use, when the configuration
     (``c.TrustedExecute``) sandboxes with warm starts; None otherwise, or where it cannot start
     (the answer servers then start cold). The grading process calls it before it forks, so
-    that every run forked from it shares one zygote."""
+    that every run forked from it shares one zygote; ``wait=False`` only launches it (see
+    :func:`~.zygote.start_zygote`)."""
     options = (config or {}).get("TrustedExecute", {})
     wanted = options.get("sandbox", True) and options.get("warm_start", True)
     if not wanted or _zygote_failure["why"]:
         return None
     try:
-        return start_zygote()
+        return start_zygote(wait)
     except ZygoteError as error:
         _zygote_failure["why"] = str(error)
         return None

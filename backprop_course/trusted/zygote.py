@@ -332,15 +332,23 @@ BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); import zygote; zygote.
 # The grading side
 # --------------------------------------------------------------------------------------------
 
-_started: dict[int, tuple[subprocess.Popen, str]] = {}  # creating pid -> (zygote, address)
+#: creating pid -> (zygote, its socket's address, its folder, when it must be ready by)
+_started: dict[int, tuple[subprocess.Popen, str, str, float]] = {}
 
 
-def start_zygote() -> str:
+def start_zygote(wait: bool = True) -> str:
     """The socket of this process's zygote, started on the first call (forked children share
-    their parent's). Raises :class:`ZygoteError` when it cannot start."""
-    for creator, (process, address) in _started.items():
-        # a forked child cannot poll its parent's child; the socket is there while it runs
-        if (process.poll() is None) if creator == os.getpid() else os.path.exists(address):
+    their parent's). ``wait=False`` returns as soon as it is launched, so that it imports while
+    this process goes on; a later call waits until it serves. Raises :class:`ZygoteError` when
+    it cannot start."""
+    for creator, (process, address, _, _) in list(_started.items()):
+        if creator != os.getpid():
+            # a forked child cannot poll its parent's child; the socket is there while it runs
+            if os.path.exists(address):
+                return address
+        elif process.poll() is None:
+            if wait:
+                _wait_until_serving(creator)
             return address
     from backprop_course.sandbox import matplotlib_font_list, sandbox_environment
 
@@ -365,16 +373,23 @@ def start_zygote() -> str:
              address], stdin=subprocess.PIPE, stdout=log, stderr=log, env=environment,
             cwd=folder)
     creator = os.getpid()
-    _started[creator] = (process, address)
+    _started[creator] = (process, address, folder, time.monotonic() + START_SECONDS)
     atexit.register(_stop, creator, process, folder)
-    deadline = time.monotonic() + START_SECONDS
+    if wait:
+        _wait_until_serving(creator)
+    return address
+
+
+def _wait_until_serving(creator: int) -> None:
+    """Wait for the zygote this process started to make its socket; stop it and raise
+    :class:`ZygoteError` if it dies or misses its deadline first."""
+    process, address, folder, deadline = _started[creator]
     while not os.path.exists(address):
         if process.poll() is not None or time.monotonic() > deadline:
             text = Path(folder, "zygote.log").read_text(errors="replace")[-2000:]
             _stop(creator, process, folder)
             raise ZygoteError(f"the zygote did not start: {text or 'no output'}")
         time.sleep(0.02)
-    return address
 
 
 def _stop(creator: int, process: subprocess.Popen, folder: str) -> None:

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -210,6 +211,29 @@ def test_a_dead_zygote_means_a_cold_start_not_a_failure(tmp_path):
         assert run.output("print(6 * 7)").strip() == "42"
         run.session.log.seek(0)
         assert b"warm start failed, starting cold" in run.session.log.read()
+
+
+LAUNCH_THEN_WAIT = """
+import json, os, psutil
+from backprop_course.trusted import zygote
+launched = zygote.start_zygote(wait=False)
+serving_at_launch = os.path.exists(launched)
+ready = zygote.start_zygote()
+zygotes = [child.pid for child in psutil.Process().children()]
+print(json.dumps({"same": launched == ready, "serving_at_launch": serving_at_launch,
+                  "serving": os.path.exists(ready), "zygotes": len(zygotes)}))
+"""
+
+
+def test_a_zygote_launched_early_is_waited_for_once_then_shared():
+    """grade_class launches the zygote before warming up (``wait=False``) and the first run
+    waits for it: the same one, serving by then, and no second zygote."""
+    require_sandbox()
+    run = subprocess.run([sys.executable, "-c", LAUNCH_THEN_WAIT], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    facts = json.loads(run.stdout)
+    assert facts == {"same": True, "serving_at_launch": False, "serving": True, "zygotes": 1}
 
 
 @pytest.mark.parametrize("warm_start, pid", [(True, "3"), (False, "2")])
