@@ -20,7 +20,7 @@ import pytest
 from nbgrader.api import Gradebook
 from one_notebook_course import COURSE_AUTOGRADE, DOUBLE_SOLUTION, cell, tiny_course
 
-from backprop_course.trusted.executor import TrustedExecute
+from backprop_course.trusted.executor import TrustedExecute, _student_output
 
 ASSIGNMENT, NOTEBOOK = "ps1", "tricks"
 
@@ -105,6 +105,9 @@ SUBMISSIONS = {
                           "    return box[0] if box else 0 * x"),
     "reads_instructor_notebook": (READ_SOURCE, READ_SOURCE),
     "background_process": (BACKGROUND + WRONG, None),
+    "malformed_output": ("from IPython.display import publish_display_data\n"
+                         "publish_display_data({'text/plain': 7, 'text/html': ['<b>']})\n"
+                         + DOUBLE, SLOPE),
     "copied_code_delegation": (DOUBLE, "import types\n"
                                "slope = types.FunctionType(numerical_gradient.__code__, "
                                "numerical_gradient.__globals__, 'slope', (1e-5,))\n"
@@ -172,6 +175,16 @@ def test_reference_and_an_honest_alternative_get_full_marks(graded):
     assert "doubling" in _text(_outputs(root, "honest_alternative", "test_double"))
 
 
+def test_an_output_the_notebook_format_forbids_is_dropped_not_fatal(graded):
+    root, scores, _ = graded
+    assert scores["malformed_output"] == {"test_double": 3, "test_slope": 2}
+    nb = nbformat.read(root / "autograded" / "malformed_output" / ASSIGNMENT /
+                       f"{NOTEBOOK}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    answer = next(c for c in nb.cells if c.metadata["nbgrader"].get("grade_id") == "double")
+    assert answer.outputs == []
+
+
 def test_blank_notebook_gets_zero(graded):
     root, scores, _ = graded
     assert scores["blank"] == {"test_double": 0, "test_slope": 0}
@@ -207,3 +220,34 @@ def test_test_cells_never_reach_the_students_process(graded):
     assert "double(0) is 0" in nb.cells[3].source  # the test cell ran with its hidden part
     assert SETUP in sent and len(sent) == 3 * (len(SUBMISSIONS) + 2)  # setup + 2 answers each
     assert not [source for source in sent if "call(" in source or "double(0) is 0" in source]
+
+
+WELL_FORMED = [
+    {"output_type": "stream", "name": "stdout", "text": "1\n"},
+    {"output_type": "display_data", "data": {"text/plain": "x", "image/png": "iVBORw0K"},
+     "metadata": {}},
+    {"output_type": "execute_result", "data": {"text/plain": "2"}, "metadata": {},
+     "execution_count": 3},
+    {"output_type": "error", "ename": "ValueError", "evalue": "no", "traceback": ["a", "b"]},
+]
+MALFORMED = [
+    "not a dict", {"output_type": "exploit"}, {"output_type": "stream", "name": ["stdout"],
+                                                 "text": "x"},
+    {"output_type": "stream", "name": "stdout", "text": 5},
+    {"output_type": "display_data", "data": "text/html"},
+    {"output_type": "display_data", "data": {"text/plain": 7}},
+    {"output_type": "execute_result", "data": {}, "execution_count": "first"},
+    {"output_type": "error", "ename": "E", "evalue": "v", "traceback": "one string"},
+]
+
+
+@pytest.mark.parametrize("item", WELL_FORMED, ids=lambda item: item["output_type"])
+def test_a_well_formed_output_from_the_students_process_is_kept(item):
+    output = _student_output(item)
+    assert output is not None and output.output_type == item["output_type"]
+    assert {key: output[key] for key in item} == item
+
+
+@pytest.mark.parametrize("item", MALFORMED, ids=repr)
+def test_a_malformed_output_from_the_students_process_is_dropped(item):
+    assert _student_output(item) is None
