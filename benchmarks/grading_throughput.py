@@ -28,6 +28,8 @@ default 8 of 01_chain_rule) in a temporary course, in the ways named by ``--ways
 The ``course`` run at 1 worker goes through this module (``--clocked-command``: the same
 command's ``main``, in a new process, with the coordinator's recording timed for the estimate).
 
+With ``--rounds R`` every way runs R times, the ways interleaved (this machine's speed drifts
+by a third over minutes; each figure is then the median, with the range of the seconds).
 Prints seconds per run, the CPU seconds the whole machine spent per student during the run
 (from ``/proc/stat``: every process counts, the sandboxed ones included; run it on an otherwise
 quiet machine), students per second, the speed-up over the same way at 1 worker (for
@@ -51,6 +53,7 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -245,10 +248,12 @@ def time_nbgrader(course: Course, assignment: str, names: list[str], workers: in
 
 def machine_cpu_seconds() -> float:
     """CPU seconds this machine has spent busy since it started (``/proc/stat``: all cores,
-    every process; idle and I/O wait left out)."""
+    every process: user, nice, system, irq and softirq time; idle, I/O wait and the time a
+    virtual machine's host gave to others, steal, left out)."""
     with open("/proc/stat") as stat:
-        ticks = [int(field) for field in stat.readline().split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+        user, nice, system, _, _, irq, softirq = (
+            int(field) for field in stat.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def _require_full_marks(rows: list[tuple[str, str, float]], max_total: float) -> None:
@@ -299,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="the parallel runs' workers")
     parser.add_argument("--ways", default=",".join(WAYS),
                         help=f"comma-separated, of: {', '.join(WAYS)} (default: all)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every way this many times, interleaved; medians are shown")
     parser.add_argument("--class-size", type=int, default=1000)
     parser.add_argument("--notebooks", type=int, default=11)
     args = parser.parse_args(argv)
@@ -309,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     w = args.workers
     seconds: dict[tuple[str, int], float] = {}
     cpu: dict[tuple[str, int], float] = {}
+    spread: dict[tuple[str, int], tuple[float, float]] = {}
     clock = RecordClock()
     startup = None
     with tempfile.TemporaryDirectory(prefix="bk-throughput-") as tmp:
@@ -325,12 +333,19 @@ def main(argv: list[str] | None = None) -> int:
             "course --no-sandbox": lambda n: time_course(course, a, n, "--no-sandbox"),
             "course, cold": lambda n: timed_cold(course, a, n),
         }
-        for way in ways:
-            if way in runs:
-                for n in (1, w):
-                    before = machine_cpu_seconds()
-                    seconds[way, n] = runs[way](n)
-                    cpu[way, n] = machine_cpu_seconds() - before
+        samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        for _ in range(args.rounds):  # interleaved: a slow spell of the machine hits every way
+            for way in ways:
+                if way in runs:
+                    for n in (1, w):
+                        before = machine_cpu_seconds()
+                        elapsed = runs[way](n)
+                        samples.setdefault((way, n), []).append(
+                            (elapsed, machine_cpu_seconds() - before))
+        for key, runs_of_key in samples.items():
+            seconds[key] = statistics.median(elapsed for elapsed, _ in runs_of_key)
+            cpu[key] = statistics.median(used for _, used in runs_of_key)
+            spread[key] = (min(e for e, _ in runs_of_key), max(e for e, _ in runs_of_key))
         if "cluster" in ways:
             from backprop_course.cluster import connect, parse_cluster
             start = time.perf_counter()
@@ -341,9 +356,10 @@ def main(argv: list[str] | None = None) -> int:
                                                     cluster=client.scheduler.address)
                 cpu["cluster", w] = machine_cpu_seconds() - before
     n = args.students
-    print(f"{args.assignment}, {n} students, {os.cpu_count()} CPUs")
-    print(f"{'way':<28}{'workers':>8}{'seconds':>9}{'CPU s/student':>15}{'students/s':>12}"
-          f"{'speed-up':>10}"
+    print(f"{args.assignment}, {n} students, {os.cpu_count()} CPUs"
+          + (f", median of {args.rounds} interleaved rounds" if args.rounds > 1 else ""))
+    print(f"{'way':<28}{'workers':>8}{'seconds':>9}{'range':>13}{'CPU s/student':>15}"
+          f"{'students/s':>12}{'speed-up':>10}"
           f"{'efficiency':>12}{'per core vs stock x1':>22}{'vs stock, same workers':>24}")
     stock_1 = seconds.get((STOCK, 1))
     for (way, workers), elapsed in seconds.items():
@@ -351,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         speedup = base / elapsed if base else float("nan")
         per_core = stock_1 / (elapsed * workers) if stock_1 else float("nan")
         same = seconds.get((STOCK, workers))
-        print(f"{way:<28}{workers:>8}{elapsed:>9.1f}{cpu[way, workers] / n:>15.2f}"
+        low, high = spread.get((way, workers), (elapsed, elapsed))
+        print(f"{way:<28}{workers:>8}{elapsed:>9.1f}{f'{low:.1f}-{high:.1f}':>13}"
+              f"{cpu[way, workers] / n:>15.2f}"
               f"{n / elapsed:>12.3f}{speedup:>10.2f}"
               f"{speedup / workers:>12.2f}{per_core:>22.2f}"
               f"{same / elapsed if same else float('nan'):>24.2f}")
