@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from backprop_experiments.adding import BASELINE_MSE, train_on_adding_problem
 from backprop_kit.layers import LSTM, RNN, Linear
 
-SEEDS = (0, 2, 3)  # the notebook itself shows seed 1
+SEEDS = (0, 1, 3)  # the notebook itself shows seed 2
 
 
 @pytest.fixture(scope="module")

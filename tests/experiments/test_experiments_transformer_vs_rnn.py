@@ -100,20 +100,27 @@ def test_train_char_model_uses_the_step_function_it_is_given(data):
     assert run.losses.shape == run.norms.shape == (3,)
 
 
+#: Samples of 400 characters per model and seed, their words pooled: one sample can end in a
+#: run of spaces (the corpus's indentation and tables) and hold only a few words, and where it
+#: does depends on the last bits of the float32 state, which differ between BLAS builds.
+SAMPLES = 5
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_samples_are_made_of_the_corpus_words(runs, data, seed):
     text = load_text_corpus()
     frequencies = np.bincount(data.train_ids, minlength=data.vocab.size) / len(data.train_ids)
-    memoryless = data.vocab.decode(np.random.default_rng(seed).choice(data.vocab.size, size=400,
-                                                                      p=frequencies))
+    memoryless = data.vocab.decode(np.random.default_rng(seed).choice(
+        data.vocab.size, size=400 * SAMPLES, p=frequencies))
     fraction, n_words = experiment.corpus_word_fraction(memoryless, text)
-    assert fraction < 0.1 and n_words > 20
+    assert fraction < 0.1 and n_words > 20 * SAMPLES
     for name, (model, _) in runs[seed].items():
-        sample = experiment.sample_text(model, data.vocab, "The ", 400, temperature=0.6,
-                                        rng=np.random.default_rng(seed))
-        assert len(sample) == 400
-        fraction, n_words = experiment.corpus_word_fraction(sample, text)
-        assert fraction > 0.25 and n_words >= 15, (name, fraction, n_words)
+        samples = [experiment.sample_text(model, data.vocab, "The ", 400, temperature=0.6,
+                                          rng=np.random.default_rng([seed, k]))
+                   for k in range(SAMPLES)]
+        assert [len(sample) for sample in samples] == [400] * SAMPLES
+        fraction, n_words = experiment.corpus_word_fraction("\n".join(samples), text)
+        assert fraction > 0.25 and n_words >= 10 * SAMPLES, (name, fraction, n_words)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
