@@ -556,15 +556,15 @@ def grade_prepared(config: Config, assignment: str, student: str,
     notebooks = course.notebook_names(assignment)
     for name, notes in review_notes("graded", "", flags, notebooks).items():
         course.write_auto_comments(assignment, student, name, notes, keep_existing=True)
-    feedback_error = ""
-    started = time.monotonic()
-    try:
-        if feedback:
+    feedback_error, feedback_seconds = "", 0.0
+    if feedback:
+        started = time.monotonic()
+        try:
             course.feedback(assignment, student)
-    except Exception as error:  # grades stand without feedback; the report says why
-        lines = [line for line in str(error).splitlines() if line.strip()]
-        feedback_error = lines[-1] if lines else type(error).__name__
-    feedback_seconds = time.monotonic() - started
+        except Exception as error:  # grades stand without feedback; the report says why
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            feedback_error = lines[-1] if lines else type(error).__name__
+        feedback_seconds = time.monotonic() - started
     autograded = course.path("autograded", assignment, student)
     failures: dict[str, tuple[str, ...]] = {}
     for name in notebooks:
@@ -578,7 +578,7 @@ def grade_prepared(config: Config, assignment: str, student: str,
     made = course.path("feedback", assignment, student)
     return GradingOutcome(student, "graded", flags=flags, cells=cells,
                           autograded=read_folder(autograded),
-                          feedback=read_folder(made) if feedback and made.is_dir() else {},
+                          feedback=read_folder(made) if made.is_dir() else {},
                           feedback_error=feedback_error, feedback_seconds=feedback_seconds)
 
 
