@@ -51,3 +51,6 @@ c.GenerateFeedback.preprocessors = [
 # SanitizeHTML (bleach): no script, event-handler attribute or javascript: URL of a student's
 # runs in a student's browser or in the instructor's formgrader session.
 c.HTMLExporter.preprocessors = ["backprop_course.feedback.SanitizeFeedback"]
+# The feedback's exporter: nbconvert's HTMLExporter (the settings above apply to it) whose
+# templates compile once in the grade command, not once per student.
+c.GenerateFeedback.exporter_class = "backprop_course.feedback.FeedbackExporter"

@@ -24,12 +24,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from backprop_course.course import Course, course_config
-from backprop_course.grade_class import (
+# Before nbformat is imported. jsonschema (nbformat's validator) imports the optional
+# rfc3987_syntax, when installed, to check the "iri" string formats, and that builds Lark parsers:
+# about 1 s of every command's start, more than a third of it (python-jsonschema/jsonschema#1428).
+# No schema of nbformat, nbgrader or the Jupyter packages has an "iri" format. Here, as where
+# jsonschema is installed without that extra, the import fails and jsonschema leaves those two
+# formats unchecked. It holds for the processes that run this module (the command's, and the
+# grading processes it forks); importing the package alone (``import backprop_course``) changes
+# nothing.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+from backprop_course.coordinator import (
     DEFAULT_MEMORY_BYTES,
     DEFAULT_NOTEBOOK_SECONDS,
     grade_class,
 )
+from backprop_course.course import Course, course_config
 from backprop_course.release_check import check_release, release_problems
 from backprop_course.report_pictures import write_pictures
 from backprop_course.sandbox import SandboxUnavailable

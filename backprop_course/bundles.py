@@ -6,7 +6,7 @@ the coordinator's gradebook) into an :class:`AssignmentBundle`, and each student
 folder into a :class:`SubmissionBundle`. A worker grades from those bytes in a temporary course
 (:mod:`.worker`) and answers with a :class:`GradingOutcome`: scores, per-cell results, flags,
 the autograded folder and the feedback folder as bytes. Only the coordinator writes the
-gradebook and the course's files (:mod:`.grade_class`).
+gradebook and the course's files (:mod:`.coordinator`).
 
 The same objects serve ``--workers N`` on one machine (handed to a forked process) and a Dask
 cluster (pickled by Dask), so both paths grade through the same code.
@@ -209,7 +209,7 @@ class GradingOutcome:
     seconds : float
         Wall-clock time of the run on the worker.
     flags : dict
-        The static scan (:func:`~backprop_course.grade_class.scan_submission`): notebook ->
+        The static scan (:func:`~backprop_course.coordinator.scan_submission`): notebook ->
         list of Flag.
     cells : dict
         grade_id -> :class:`CellResult` (graded runs only).

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import nbformat
 
+from backprop_course.coordinator import grade_class
 from backprop_course.course import Course, course_config
-from backprop_course.grade_class import grade_class
 from backprop_course.report import ClassReport
 from backprop_course.submissions import reference_submission, submit_notebook
 

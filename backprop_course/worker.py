@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import copy
 import ctypes
+import gc
 import importlib
 import os
 import pickle
@@ -52,7 +53,7 @@ from backprop_course.bundles import (
 )
 from backprop_course.course import Course
 from backprop_course.isolation import IsolatedJob, JobEnd, Limits
-from backprop_course.sandbox import PidsCgroup, SandboxLimits, require_sandbox, shipped_names
+from backprop_course.sandbox import PidsCgroup, SandboxLimits, require_sandbox_once, shipped_names
 from backprop_course.static_scan import Flag, ReleaseLayout, read_submission, scan_notebook
 
 #: Thread pools of numpy's BLAS while grading: one thread each, so that N workers use N cores.
@@ -122,14 +123,9 @@ def check_memory(memory_bytes: int | None) -> None:
                          f"maps when it starts, plus room), got {memory_bytes / 2**30:.2f} GiB")
 
 
-_sandbox_checked: set[int | None] = set()
-
-
 def ensure_sandbox(memory_bytes: int | None) -> None:
     """:func:`~backprop_course.sandbox.require_sandbox`, once per process and memory cap."""
-    if memory_bytes not in _sandbox_checked:
-        require_sandbox(SandboxLimits(memory_bytes=memory_bytes))
-        _sandbox_checked.add(memory_bytes)
+    require_sandbox_once(SandboxLimits(memory_bytes=memory_bytes))
 
 
 #: What a grading run imports besides the trusted side's modules: nbgrader's autograde step
@@ -144,36 +140,36 @@ WARM_FEEDBACK_MODULES = ("nbconvert.exporters.html", "nbconvert.filters.markdown
                          "backprop_course.feedback")
 
 
-def warm_up(feedback: bool = True) -> None:
+def warm_up(feedback_config: Config | None = None) -> None:
     """Prepare this process to fork grading runs: import what every run needs
     (:data:`WARM_MODULES`, :func:`~backprop_course.trusted.trusted_shell.warm_imports`) and,
-    for runs that make ``feedback``, :data:`WARM_FEEDBACK_MODULES` and render one small
-    notebook to HTML, so that regular expressions, lexers and CSS selectors are compiled once.
-    Only libraries and the course's own packages run here, never a submission. numpy's BLAS
-    is loaded single-threaded (:data:`SINGLE_THREADED`), as every run sets it."""
+    for runs that make feedback with ``feedback_config`` (the course's configuration),
+    :data:`WARM_FEEDBACK_MODULES` and the feedback's compiled templates
+    (:func:`~backprop_course.feedback.compile_feedback_templates`). Only libraries and the
+    course's own packages run here, never a submission. numpy's BLAS is loaded single-threaded
+    (:data:`SINGLE_THREADED`), as every run sets it."""
     for name in SINGLE_THREADED:
         os.environ.setdefault(name, "1")
     from backprop_course.trusted.trusted_shell import warm_imports
 
     warm_imports()
+    feedback = feedback_config is not None
     for name in WARM_MODULES + (WARM_FEEDBACK_MODULES if feedback else ()):
         try:
             importlib.import_module(name)
         except Exception:  # optional: the run imports what it needs itself
             pass
-    if not feedback:
-        return
-    try:
-        from nbconvert.exporters import HTMLExporter
+    if feedback:
+        try:
+            from backprop_course.feedback import compile_feedback_templates
 
-        sample = nbformat.v4.new_notebook(cells=[
-            nbformat.v4.new_markdown_cell("# A *title*\n\nText with `code` and $x^2$."),
-            nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output(
-                "stream", name="stdout", text="1\n")])],
-            metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}})
-        HTMLExporter(template_name="classic").from_notebook_node(sample)
-    except Exception:
-        pass
+            compile_feedback_templates(feedback_config)
+        except Exception:  # the run compiles what it needs itself
+            pass
+    # Every object so far out of the garbage collector's reach: a forked run's collections then
+    # skip this process's libraries (hundreds of thousands of objects, 0.2 s a full collection
+    # here) and leave their memory pages shared (the use the gc.freeze documentation describes).
+    gc.freeze()
 
 
 # --- the static scan -------------------------------------------------------------------------

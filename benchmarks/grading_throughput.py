@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import shlex
@@ -61,10 +60,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import nbformat
-
+# First, as the command itself starts: what it keeps out of its process stays out of this one's
+# (the 1-worker ``course`` run is this module's ``--clocked-command``).
+import backprop_course.__main__
 from backprop_course import (
     Course,
+    coordinator,
     course_config,
     reference_submission,
     submit_notebook,
@@ -75,7 +76,8 @@ WAYS = ("nbgrader, stock", "nbgrader, stock + feedback", "nbgrader", "nbgrader, 
         "course", "course --no-feedback", "course --no-sandbox", "course, cold", "cluster")
 STOCK = "nbgrader, stock"
 STOCK_FEEDBACK = "nbgrader, stock + feedback"
-#: nbgrader 0.9.6's own ``GenerateFeedback.preprocessors`` and ``HTMLExporter.preprocessors``.
+#: nbgrader 0.9.6's own ``GenerateFeedback.preprocessors`` (with its own exporter, nbconvert's
+#: ``HTMLExporter``, and no ``HTMLExporter.preprocessors``).
 NBGRADER_DEFAULT_FEEDBACK = ("nbgrader.preprocessors.GetGrades",
                              "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor")
 #: nbgrader 0.9.6's own ``Autograde.autograde_preprocessors`` (its class default).
@@ -86,12 +88,12 @@ NBGRADER_DEFAULT_AUTOGRADE = (
     "nbgrader.preprocessors.CheckCellMetadata")
 #: The estimate's worker counts.
 ESTIMATE_WORKERS = (1, 8, 64)
-#: The module (``backprop_course.grade_class`` the attribute is the function).
-GRADE_MODULE = importlib.import_module("backprop_course.grade_class")
 
 
 def make_course(root: Path, assignment: str, students: int) -> tuple[Course, list[str]]:
     """A course with ``students`` reference submissions of ``assignment``."""
+    import nbformat
+
     shutil.copytree(REPO / "solutions" / assignment, root / "solutions" / assignment)
     shutil.copy(REPO / "nbgrader_config.py", root)
     course = Course(root, course_config(root))
@@ -113,7 +115,7 @@ class RecordClock:
         self.seconds = 0.0
         self.feedback_seconds = 0.0
         self.count = 0
-        self._record = GRADE_MODULE._record
+        self._record = coordinator._record
 
     def __enter__(self) -> RecordClock:
         def timed(course, assignment, notebooks, outcome):
@@ -124,11 +126,11 @@ class RecordClock:
                 self.seconds += time.perf_counter() - start
                 self.feedback_seconds += outcome.feedback_seconds
                 self.count += 1
-        GRADE_MODULE._record = timed
+        coordinator._record = timed
         return self
 
     def __exit__(self, *exc) -> None:
-        GRADE_MODULE._record = self._record
+        coordinator._record = self._record
 
     def figures(self) -> dict[str, float]:
         return {"seconds": self.seconds, "feedback_seconds": self.feedback_seconds,
@@ -174,11 +176,9 @@ def time_course(course: Course, assignment: str, workers: int, *options: str,
 def clocked_command(clock_file: str, argv: list[str]) -> int:
     """The grade command's ``main(argv)`` with :class:`RecordClock` on; its figures go to
     ``clock_file`` (JSON)."""
-    from backprop_course.__main__ import main as command
-
     clock = RecordClock()
     with clock:
-        status = command(argv)
+        status = backprop_course.__main__.main(argv)
     Path(clock_file).write_text(json.dumps(clock.figures()))
     return status
 
@@ -225,6 +225,7 @@ def time_nbgrader(course: Course, assignment: str, names: list[str], workers: in
         if feedback:
             then = [nbgrader, "generate_feedback", assignment, "--force", *exclude,
                     "--HTMLExporter.preprocessors=[]",
+                    "--GenerateFeedback.exporter_class=nbconvert.exporters.HTMLExporter",
                     *(f"--GenerateFeedback.preprocessors={name}"
                       for name in NBGRADER_DEFAULT_FEEDBACK)]
             command = ["/bin/sh", "-c", f"{shlex.join(command)} && exec {shlex.join(then)}"]

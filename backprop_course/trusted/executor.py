@@ -56,7 +56,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
-from ..sandbox import PidsCgroup, SandboxLimits, _require_sandbox_once, shipped_files
+from ..sandbox import PidsCgroup, SandboxLimits, require_sandbox_once, shipped_files
 from .trusted_shell import LANGUAGE_INFO, TrustedShell, warm_imports
 from .zygote import ZygoteError, start_zygote
 
@@ -168,7 +168,7 @@ class TrustedExecute(Execute):
 
     def preprocess(self, nb, resources, retries=None):
         if self.sandbox:
-            _require_sandbox_once()
+            require_sandbox_once()
         self.nb, self.resources = nb, resources
         self._cells = instructor_cells(resources)
         self._tests_run: set[int] = set()

@@ -224,14 +224,14 @@ class TrustedShell:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        for _ in range(500):
+        for _ in range(5000):  # within 5 s; a killed child is gone in a millisecond or two
             try:
                 pid, _ = os.waitpid(self.pid, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid:
                 return
-            time.sleep(0.01)
+            time.sleep(0.001)
 
 
 # --------------------------------------------------------------------------- the child

@@ -14,7 +14,6 @@ time), run beside the first cluster run (one process per assignment, the two sid
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
@@ -36,13 +35,10 @@ from test_parallel_grading import postgres_url  # noqa: F401  (a fixture: Postgr
 from tiny_assignment import ASSIGNMENT as TINY
 from tiny_assignment import released, tiny_course, with_cells
 
-from backprop_course import grade_class, submit_notebook
+from backprop_course import coordinator, grade_class, submit_notebook
 from backprop_course.__main__ import main
 from backprop_course.bundles import empty_gradebook
 from backprop_course.manifest import MANIFEST_NAME, GradingManifest
-
-#: The module (the package's name ``grade_class`` is the function).
-grade_module = importlib.import_module("backprop_course.grade_class")
 
 DOUBLE = "double"
 CELL_SECONDS = 4
@@ -350,8 +346,8 @@ def test_killing_a_worker_mid_run_still_records_every_student_once(cluster, sequ
     baseline_scores = {a: _scores(report) for a, report in baseline.items()}
     course = class_course(tmp_path / "sqlite")
     recorded = Counter()
-    record = grade_module._record
-    monkeypatch.setattr(grade_module, "_record", lambda course, assignment, notebooks, outcome:
+    record = coordinator._record
+    monkeypatch.setattr(coordinator, "_record", lambda course, assignment, notebooks, outcome:
                         recorded.update([(assignment, outcome.student)])
                         or record(course, assignment, notebooks, outcome))
     reports = {TINY: grade_class(course, TINY, cluster=address, **LIMITS)}

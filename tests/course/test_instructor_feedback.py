@@ -91,3 +91,48 @@ def test_feedback_html_has_the_hidden_message_but_not_the_hidden_code(feedback_h
     assert "x_hidden" not in ours and "HIDDEN TESTS" not in ours
     assert "linspace" in HIDDEN_CODE and "linspace" not in ours  # used in hidden tests only
     assert "sigmoid(0) must be 0.5" in ours  # visible test source is still shown
+
+
+def test_feedback_templates_compile_once_and_render_what_nbconverts_exporter_does(
+        tmp_path, monkeypatch):
+    """The course's feedback exporter (``c.GenerateFeedback.exporter_class``) makes the HTML
+    nbconvert's own ``HTMLExporter`` makes; after the grade command's warm-up
+    (``compile_feedback_templates``) it compiles no template, and without it, it does."""
+    import jinja2
+
+    from backprop_course import feedback
+
+    course = tiny_course(tmp_path)
+    notebook = with_cells(released(course), sigmoid="def sigmoid(x):\n    return 0.5 + 0 * x")
+    submit_notebook(course.path("submitted", ASSIGNMENT, "ada"), notebook, ASSIGNMENT)
+    assert course.autograde(ASSIGNMENT, "ada")["success"]
+    html_path = course.path("feedback", ASSIGNMENT, "ada") / f"{ASSIGNMENT}.html"
+
+    def generate(exporter_class: str | None = None) -> str:
+        config = copy.deepcopy(course.config)
+        if exporter_class is not None:
+            config.GenerateFeedback.exporter_class = exporter_class
+        Course(course.root, config).feedback(ASSIGNMENT, "ada")
+        return html_path.read_text()
+
+    compiled = []
+    compile_template = jinja2.Environment.compile
+
+    def counted(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return compile_template(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counted)
+    plain = generate("nbconvert.exporters.HTMLExporter")
+    assert "index.html.j2" in compiled  # the counter sees nbconvert's compiles
+    monkeypatch.setattr(feedback, "COMPILED_TEMPLATES", feedback.CompiledTemplates())
+    assert course.config.GenerateFeedback.exporter_class.endswith("FeedbackExporter")
+    compiled.clear()
+    cold = generate()
+    assert "index.html.j2" in compiled and cold == plain
+    monkeypatch.setattr(feedback, "COMPILED_TEMPLATES", feedback.CompiledTemplates())
+    feedback.compile_feedback_templates(course.config)
+    compiled.clear()
+    warm = generate()
+    assert compiled == [] and warm == plain
+    assert HIDDEN_MESSAGE in warm and "x_hidden" not in warm

@@ -3,8 +3,12 @@ reference solution earns every point, its blank release none."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
+import pytest
 from tiny_assignment import (
     ASSIGNMENT,
     HIDDEN_CODE,
@@ -63,3 +67,61 @@ def test_grade_command_without_feedback_grades_and_leaves_no_stale_feedback(tmp_
     html = (feedback / f"{ASSIGNMENT}.html").read_text()
     assert "Score: 0.0 / 5.0" in html and "NotImplementedError" in html
     assert HIDDEN_CODE not in html
+
+
+#: Run in a new Python: what a process has imported, for the checks below.
+IMPORTS_PROBE = """
+import importlib.util, json, sys
+{imports}
+import nbformat
+notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+nbformat.validate(notebook)
+notebook.cells[0]["outputs"] = "not a list"
+try:
+    nbformat.validate(notebook)
+    rejected = False
+except nbformat.ValidationError:
+    rejected = True
+print(json.dumps({{"rfc3987_syntax": repr(sys.modules.get("rfc3987_syntax", "absent"))[:16],
+                  "installed": importlib.util.find_spec("rfc3987_syntax") is not None,
+                  "rejected": rejected}}))
+"""
+
+
+def _probe(imports: str) -> dict:
+    run = subprocess.run([sys.executable, "-c", IMPORTS_PROBE.format(imports=imports)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_the_command_starts_without_jsonschemas_iri_parsers_and_still_validates_notebooks():
+    """jsonschema imports rfc3987_syntax (its Lark parsers take about a second) only to check
+    "iri" formats, which no notebook schema has: the command keeps it out, and nbformat still
+    accepts a valid notebook and rejects a malformed one."""
+    seen = _probe("import backprop_course.__main__")
+    assert seen == {"rfc3987_syntax": "None", "installed": seen["installed"], "rejected": True}
+
+
+def test_importing_the_package_alone_changes_no_other_library():
+    """``import backprop_course`` (what an instructor's script or a Jupyter server loading the
+    course's configuration does) imports nothing heavy and leaves jsonschema's optional
+    dependency alone."""
+    heavy = "{'nbformat', 'nbgrader', 'jsonschema', 'numpy'}"
+    run = subprocess.run([sys.executable, "-c", "import sys, backprop_course; "
+                          f"print(sorted({heavy} & set(sys.modules)))"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+    seen = _probe("import backprop_course")
+    expected = "<module 'rfc3987" if seen["installed"] else "'absent'"
+    assert seen == {"rfc3987_syntax": expected, "installed": seen["installed"], "rejected": True}
+
+
+def test_the_package_exports_its_api_on_first_use():
+    import backprop_course
+
+    assert backprop_course.grade_class.__module__ == "backprop_course.coordinator"
+    assert set(backprop_course.__all__) <= set(dir(backprop_course))
+    with pytest.raises(AttributeError, match="no attribute 'grade_klass'"):
+        backprop_course.grade_klass  # noqa: B018

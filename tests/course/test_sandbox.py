@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -171,3 +172,43 @@ def test_the_formgraders_view_of_a_submission_runs_nothing_from_student_content(
     for planted in ("steal(document.cookie)</script>", "onerror=", "javascript:steal",
                     "<script>steal(3)", "steal(4)"):
         assert planted not in html, planted
+
+
+def test_the_sandbox_is_checked_once_a_process_tree_and_per_memory_cap(sandbox_ok, monkeypatch):
+    """A grading process forked after the coordinator's check trusts it; a check under other
+    limits still runs, and a failed check is not remembered."""
+    from backprop_course import sandbox
+
+    monkeypatch.setattr(sandbox, "_working", set())
+    runs = []
+    real_run = sandbox.subprocess.run
+
+    def counted(*args, **kwargs):
+        runs.append(args[0])
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(sandbox.subprocess, "run", counted)
+    sandbox.require_sandbox_once()  # nothing checked yet in this process
+    assert len(runs) == 1
+    capped = SandboxLimits(memory_bytes=3 * 2**30)
+    sandbox.require_sandbox(capped)  # the coordinator's check, with its memory cap
+    assert len(runs) == 2
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a grading process: neither check runs again
+        sandbox.require_sandbox_once()
+        sandbox.require_sandbox_once(capped)
+        os.write(write, str(len(runs)).encode())
+        os._exit(0)
+    os.close(write)
+    assert os.read(read, 16) == b"2"
+    os.waitpid(child, 0)
+    os.close(read)
+    sandbox.require_sandbox_once(SandboxLimits(memory_bytes=2 * 2**30))  # other limits: checked
+    assert len(runs) == 3
+    monkeypatch.setattr(sandbox.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+        a[0], 1, "", "bwrap: No permissions to create new namespace"))
+    odd = SandboxLimits(memory_bytes=5 * 2**30)
+    for _ in range(2):  # a failure is reported every time, never cached
+        with pytest.raises(sandbox.SandboxUnavailable, match="No permissions"):
+            sandbox.require_sandbox_once(odd)

@@ -180,7 +180,8 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
 
                 # the zygote imports while this process warms up; the first run waits for it
                 zygote_address(course.config, wait=False)
-                warm_up(feedback)  # each student's run is forked from here
+                # each student's run is forked from here
+                warm_up(course.config if feedback else None)
                 with template_course(bundle) as template:
                     _run_locally(template, bundle, todo, workers, limits, on_outcome, feedback)
         elif todo:
