@@ -35,6 +35,7 @@ Nothing under ``source/``/``solutions/`` or ``submitted/`` is written.
 from __future__ import annotations
 
 import copy
+import gc
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -133,9 +134,15 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
         spec = parse_cluster(cluster)
     else:
         check_memory(memory_bytes)
+    course = _with_sandbox(course, sandbox, memory_bytes)
+    if spec is None:
+        from backprop_course.trusted.executor import zygote_address
+
+        # The zygote imports (about 0.6 s) while this process gets ready to grade; the first
+        # run waits for it. A run of nothing to grade stops it unused when this process ends.
+        zygote_address(course.config, wait=False)
         if sandbox:
             require_sandbox(SandboxLimits(memory_bytes=memory_bytes))
-    course = _with_sandbox(course, sandbox, memory_bytes)
     max_points = course.graded_cells(assignment)
     notebooks = course.notebook_names(assignment)
     students = list(dict.fromkeys(students)) if students is not None \
@@ -176,14 +183,14 @@ def grade_class(course: Course, assignment: str, *, students: Sequence[str] | No
 
         if spec is None:
             if todo:
-                from backprop_course.trusted.executor import zygote_address
-
-                # the zygote imports while this process warms up; the first run waits for it
-                zygote_address(course.config, wait=False)
                 # each student's run is forked from here
                 warm_up(course.config if feedback else None)
-                with template_course(bundle) as template:
-                    _run_locally(template, bundle, todo, workers, limits, on_outcome, feedback)
+                try:
+                    with template_course(bundle) as template:
+                        _run_locally(template, bundle, todo, workers, limits, on_outcome,
+                                     feedback)
+                finally:
+                    gc.unfreeze()  # what warm_up froze can be collected again
         elif todo:
             from backprop_course.cluster import check_workers, connect, run_on_cluster
             with connect(spec) as client:

@@ -147,7 +147,8 @@ def warm_up(feedback_config: Config | None = None) -> None:
     :data:`WARM_FEEDBACK_MODULES` and the feedback's compiled templates
     (:func:`~backprop_course.feedback.compile_feedback_templates`). Only libraries and the
     course's own packages run here, never a submission. numpy's BLAS is loaded single-threaded
-    (:data:`SINGLE_THREADED`), as every run sets it."""
+    (:data:`SINGLE_THREADED`), as every run sets it. Ends with ``gc.freeze()``: the caller
+    calls ``gc.unfreeze()`` once its runs are forked."""
     for name in SINGLE_THREADED:
         os.environ.setdefault(name, "1")
     from backprop_course.trusted.trusted_shell import warm_imports
@@ -166,9 +167,10 @@ def warm_up(feedback_config: Config | None = None) -> None:
             compile_feedback_templates(feedback_config)
         except Exception:  # the run compiles what it needs itself
             pass
-    # Every object so far out of the garbage collector's reach: a forked run's collections then
-    # skip this process's libraries (hundreds of thousands of objects, 0.2 s a full collection
-    # here) and leave their memory pages shared (the use the gc.freeze documentation describes).
+    # Every object so far out of the garbage collector's reach until ``gc.unfreeze()``: a forked
+    # run's collections then skip this process's libraries (hundreds of thousands of objects,
+    # 0.2 s a full collection here) and leave their memory pages shared (the use the gc.freeze
+    # documentation describes).
     gc.freeze()
 
 

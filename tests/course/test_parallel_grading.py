@@ -129,3 +129,29 @@ def test_three_workers_on_postgresql_give_the_sequential_scores(
     assert parallel == sequential
     assert course.db_url.startswith("postgresql://")
     assert not (tmp_path / "gradebook.db").exists(), "the SQLite gradebook must not be used"
+
+
+def test_the_warm_up_freezes_the_heap_only_while_runs_are_forked(tmp_path, monkeypatch):
+    """The forked runs skip the coordinator's objects in their garbage collections
+    (``gc.freeze`` after the warm-up); once grading ends, those objects are collectable again."""
+    import gc
+
+    from backprop_course import coordinator
+
+    course = tiny_course(tmp_path)
+    submit_notebook(course.path("submitted", ASSIGNMENT, "ada"),
+                    with_cells(released(course), sigmoid=RIGHT_S, sigmoid_grad=RIGHT_G),
+                    ASSIGNMENT)
+    frozen_while_forking = []
+    run_locally = coordinator._run_locally
+
+    def observed(*args, **kwargs):
+        frozen_while_forking.append(gc.get_freeze_count())
+        return run_locally(*args, **kwargs)
+
+    monkeypatch.setattr(coordinator, "_run_locally", observed)
+    assert gc.get_freeze_count() == 0
+    report = grade_class(course, ASSIGNMENT, workers=1, **LIMITS)
+    assert _scores(report) == {"ada": EXPECTED["ada"]}
+    assert len(frozen_while_forking) == 1 and frozen_while_forking[0] > 100_000
+    assert gc.get_freeze_count() == 0

@@ -226,7 +226,7 @@ print(json.dumps({"same": launched == ready, "serving_at_launch": serving_at_lau
 
 
 def test_a_zygote_launched_early_is_waited_for_once_then_shared():
-    """grade_class launches the zygote before warming up (``wait=False``) and the first run
+    """grade_class launches the zygote before anything else (``wait=False``) and the first run
     waits for it: the same one, serving by then, and no second zygote."""
     require_sandbox()
     run = subprocess.run([sys.executable, "-c", LAUNCH_THEN_WAIT], capture_output=True,
