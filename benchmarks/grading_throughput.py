@@ -29,7 +29,8 @@ The ``course`` run at 1 worker goes through this module (``--clocked-command``: 
 command's ``main``, in a new process, with the coordinator's recording timed for the estimate).
 
 With ``--rounds R`` every way runs R times, the ways interleaved (this machine's speed drifts
-by a third over minutes; each figure is then the median, with the range of the seconds).
+by a third over minutes; each figure is then the median, with the range of the seconds, and the
+target ratios are also given round by round: each round's ways ran minutes apart at most).
 Prints seconds per run, the CPU seconds the whole machine spent per student during the run
 (from ``/proc/stat``: every process counts, the sandboxed ones included; run it on an otherwise
 quiet machine), students per second, the speed-up over the same way at 1 worker (for
@@ -280,6 +281,19 @@ def estimate_hours(seconds_per_notebook: float, record_seconds: float, efficienc
     return by_workers, by_writer, max(by_workers, by_writer)
 
 
+def per_round(samples: dict[tuple[str, int], list[tuple[float, float]]],
+              base: tuple[str, int], way: tuple[str, int]) -> str:
+    """The throughput per core of ``way`` over ``base``'s, round by round (the two ran minutes
+    apart at most, so that the machine's drift between rounds cancels): median and range; ""
+    with fewer than two rounds."""
+    pairs = list(zip(samples.get(base, []), samples.get(way, []), strict=False))
+    if len(pairs) < 2:
+        return ""
+    ratios = sorted(b * base[1] / (w * way[1]) for (b, _), (w, _) in pairs)
+    return (f"; round by round {statistics.median(ratios):.2f}x "
+            f"({ratios[0]:.2f}-{ratios[-1]:.2f})")
+
+
 def parse_ways(text: str) -> list[str]:
     """Ways named in a comma-separated list; a way whose name holds a comma ("nbgrader, stock")
     is taken whole when its pieces follow each other."""
@@ -320,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     spread: dict[tuple[str, int], tuple[float, float]] = {}
     clock = RecordClock()
     startup = None
+    samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bk-throughput-") as tmp:
         course, names = make_course(Path(tmp), args.assignment, args.students)
         a = args.assignment
@@ -334,7 +349,6 @@ def main(argv: list[str] | None = None) -> int:
             "course --no-sandbox": lambda n: time_course(course, a, n, "--no-sandbox"),
             "course, cold": lambda n: timed_cold(course, a, n),
         }
-        samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
         for _ in range(args.rounds):  # interleaved: a slow spell of the machine hits every way
             for way in ways:
                 if way in runs:
@@ -391,10 +405,12 @@ def main(argv: list[str] | None = None) -> int:
         for way in ("course", "course --no-feedback"):
             if {(way, k), (STOCK, 1)} <= set(seconds):
                 print(f"{k} worker(s): {way}'s throughput per core vs stock nbgrader at 1 "
-                      f"worker {seconds[STOCK, 1] / (seconds[way, k] * k):.2f}x (target >= 1.5)")
+                      f"worker {seconds[STOCK, 1] / (seconds[way, k] * k):.2f}x (target >= 1.5)"
+                      + per_round(samples, (STOCK, 1), (way, k)))
         if {("course", k), (STOCK_FEEDBACK, 1)} <= set(seconds):
             print(f"{k} worker(s): course's throughput per core vs stock nbgrader + feedback at 1 "
-                  f"worker {seconds[STOCK_FEEDBACK, 1] / (seconds['course', k] * k):.2f}x")
+                  f"worker {seconds[STOCK_FEEDBACK, 1] / (seconds['course', k] * k):.2f}x"
+                  + per_round(samples, (STOCK_FEEDBACK, 1), ("course", k)))
         if {("nbgrader", k), (STOCK, 1)} <= set(seconds):
             print(f"{k} worker(s): plain sandboxed nbgrader's throughput per core vs stock "
                   f"nbgrader at 1 worker {seconds[STOCK, 1] / (seconds['nbgrader', k] * k):.2f}x")
