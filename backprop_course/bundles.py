@@ -209,7 +209,7 @@ class GradingOutcome:
     seconds : float
         Wall-clock time of the run on the worker.
     flags : dict
-        The static scan (:func:`~backprop_course.coordinator.scan_submission`): notebook ->
+        The static scan (:func:`~backprop_course.worker.scan_submission`): notebook ->
         list of Flag.
     cells : dict
         grade_id -> :class:`CellResult` (graded runs only).

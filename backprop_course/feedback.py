@@ -125,9 +125,6 @@ class CompiledTemplates(BytecodeCache):
     def dump_bytecode(self, bucket: Bucket) -> None:
         self._code[bucket.key] = bucket.bytecode_to_string()
 
-    def clear(self) -> None:
-        self._code.clear()
-
 
 #: The compiled templates of every :class:`FeedbackExporter` of this process.
 COMPILED_TEMPLATES = CompiledTemplates()

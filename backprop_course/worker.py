@@ -148,7 +148,7 @@ def warm_up(feedback_config: Config | None = None) -> None:
     (:func:`~backprop_course.feedback.compile_feedback_templates`). Only libraries and the
     course's own packages run here, never a submission. numpy's BLAS is loaded single-threaded
     (:data:`SINGLE_THREADED`), as every run sets it. Ends with ``gc.freeze()``: the caller
-    calls ``gc.unfreeze()`` once its runs are forked."""
+    calls ``gc.unfreeze()`` once it has forked its last run."""
     for name in SINGLE_THREADED:
         os.environ.setdefault(name, "1")
     from backprop_course.trusted.trusted_shell import warm_imports
